@@ -1,0 +1,372 @@
+"""Bodies of request messages, encoded and decoded for v3, v4 and v5."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from cassflow.protocol._buffer import Reader, Value, Writer
+from cassflow.protocol._constants import (
+    BatchType,
+    Consistency,
+    EventType,
+    Opcode,
+    PrepareFlag,
+    QueryFlag,
+)
+from cassflow.protocol._errors import LocalProtocolError, RemoteProtocolError
+from cassflow.protocol._messages import (
+    AuthResponse,
+    Batch,
+    BatchStatement,
+    Execute,
+    Message,
+    Options,
+    Prepare,
+    Query,
+    QueryParameters,
+    Register,
+    Startup,
+)
+
+# Flags the BATCH message may carry: the four low bits make no sense for a batch.
+_BATCH_FLAGS = (
+    QueryFlag.WITH_SERIAL_CONSISTENCY
+    | QueryFlag.WITH_DEFAULT_TIMESTAMP
+    | QueryFlag.WITH_NAMES_FOR_VALUES
+    | QueryFlag.WITH_KEYSPACE
+    | QueryFlag.WITH_NOW_IN_SECONDS
+)
+_V5_ONLY_FLAGS = QueryFlag.WITH_KEYSPACE | QueryFlag.WITH_NOW_IN_SECONDS
+
+
+def read_consistency(reader: Reader) -> Consistency:
+    """[consistency]."""
+    raw = reader.read_short()
+    try:
+        return Consistency(raw)
+    except ValueError:
+        raise RemoteProtocolError(f"unknown consistency level 0x{raw:04x}") from None
+
+
+def _read_flags(reader: Reader, version: int) -> QueryFlag:
+    raw = reader.read_int() if version >= 5 else reader.read_byte()
+    flags = QueryFlag(raw & sum(QueryFlag))
+    if version < 5 and flags & _V5_ONLY_FLAGS:
+        raise RemoteProtocolError(f"query flags 0x{raw:x} use v5 bits in protocol v{version}")
+    return flags
+
+
+def _write_flags(writer: Writer, flags: QueryFlag, version: int) -> None:
+    if version >= 5:
+        writer.write_int(flags)
+    else:
+        writer.write_byte(flags)
+
+
+def _require_v5(value: object, what: str, version: int) -> None:
+    if value is not None and version < 5:
+        raise LocalProtocolError(f"{what} needs protocol v5, this connection speaks v{version}")
+
+
+def _read_values(
+    reader: Reader, version: int, named: bool
+) -> tuple[tuple[Value, ...], tuple[str, ...] | None]:
+    allow_unset = version >= 4
+    values: list[Value] = []
+    names: list[str] = []
+    for _ in range(reader.read_short()):
+        if named:
+            names.append(reader.read_string())
+        values.append(reader.read_value(allow_unset))
+    return tuple(values), (tuple(names) if named else None)
+
+
+def _write_values(
+    writer: Writer, values: tuple[Value, ...], names: tuple[str, ...] | None, version: int
+) -> None:
+    writer.write_count(len(values), "bound values")
+    allow_unset = version >= 4
+    for i, value in enumerate(values):
+        if names is not None:
+            writer.write_string(names[i])
+        writer.write_value(value, allow_unset)
+
+
+def read_query_parameters(reader: Reader, version: int) -> QueryParameters:
+    """<query_parameters> of QUERY and EXECUTE."""
+    consistency = read_consistency(reader)
+    flags = _read_flags(reader, version)
+    values: tuple[Value, ...] = ()
+    names = None
+    if flags & QueryFlag.VALUES:
+        values, names = _read_values(reader, version, bool(flags & QueryFlag.WITH_NAMES_FOR_VALUES))
+    page_size = reader.read_int() if flags & QueryFlag.PAGE_SIZE else None
+    paging_state = reader.read_bytes() if flags & QueryFlag.WITH_PAGING_STATE else None
+    serial = read_consistency(reader) if flags & QueryFlag.WITH_SERIAL_CONSISTENCY else None
+    timestamp = reader.read_long() if flags & QueryFlag.WITH_DEFAULT_TIMESTAMP else None
+    keyspace = reader.read_string() if flags & QueryFlag.WITH_KEYSPACE else None
+    now = reader.read_int() if flags & QueryFlag.WITH_NOW_IN_SECONDS else None
+    return QueryParameters(
+        consistency=consistency,
+        values=values,
+        names=names,
+        skip_metadata=bool(flags & QueryFlag.SKIP_METADATA),
+        page_size=page_size,
+        paging_state=paging_state,
+        serial_consistency=serial,
+        timestamp=timestamp,
+        keyspace=keyspace,
+        now_in_seconds=now,
+    )
+
+
+def write_query_parameters(writer: Writer, params: QueryParameters, version: int) -> None:
+    """<query_parameters> of QUERY and EXECUTE."""
+    _require_v5(params.keyspace, "a per-query keyspace", version)
+    _require_v5(params.now_in_seconds, "now_in_seconds", version)
+    flags = QueryFlag(0)
+    if params.values:
+        flags |= QueryFlag.VALUES
+        if params.names is not None:
+            flags |= QueryFlag.WITH_NAMES_FOR_VALUES
+    if params.skip_metadata:
+        flags |= QueryFlag.SKIP_METADATA
+    if params.page_size is not None:
+        flags |= QueryFlag.PAGE_SIZE
+    if params.paging_state is not None:
+        flags |= QueryFlag.WITH_PAGING_STATE
+    if params.serial_consistency is not None:
+        flags |= QueryFlag.WITH_SERIAL_CONSISTENCY
+    if params.timestamp is not None:
+        flags |= QueryFlag.WITH_DEFAULT_TIMESTAMP
+    if params.keyspace is not None:
+        flags |= QueryFlag.WITH_KEYSPACE
+    if params.now_in_seconds is not None:
+        flags |= QueryFlag.WITH_NOW_IN_SECONDS
+    writer.write_short(params.consistency)
+    _write_flags(writer, flags, version)
+    if params.values:
+        _write_values(writer, params.values, params.names, version)
+    if params.page_size is not None:
+        writer.write_int(params.page_size)
+    if params.paging_state is not None:
+        writer.write_bytes(params.paging_state)
+    if params.serial_consistency is not None:
+        writer.write_short(params.serial_consistency)
+    if params.timestamp is not None:
+        writer.write_long(params.timestamp)
+    if params.keyspace is not None:
+        writer.write_string(params.keyspace)
+    if params.now_in_seconds is not None:
+        writer.write_int(params.now_in_seconds)
+
+
+# --- one encoder and one decoder per request opcode ---------------------------------------
+
+
+def _enc_startup(w: Writer, m: Startup, _v: int) -> None:
+    w.write_string_map(m.options)
+
+
+def _dec_startup(r: Reader, _v: int) -> Startup:
+    return Startup(options=r.read_string_map())
+
+
+def _enc_auth_response(w: Writer, m: AuthResponse, _v: int) -> None:
+    w.write_bytes(m.token)
+
+
+def _dec_auth_response(r: Reader, _v: int) -> AuthResponse:
+    return AuthResponse(token=r.read_bytes())
+
+
+def _enc_options(_w: Writer, _m: Options, _v: int) -> None:
+    return
+
+
+def _dec_options(_r: Reader, _v: int) -> Options:
+    return Options()
+
+
+def _enc_query(w: Writer, m: Query, v: int) -> None:
+    w.write_long_string(m.query)
+    write_query_parameters(w, m.parameters, v)
+
+
+def _dec_query(r: Reader, v: int) -> Query:
+    query = r.read_long_string()
+    return Query(query=query, parameters=read_query_parameters(r, v))
+
+
+def _enc_prepare(w: Writer, m: Prepare, v: int) -> None:
+    _require_v5(m.keyspace, "a keyspace on PREPARE", v)
+    w.write_long_string(m.query)
+    if v >= 5:
+        w.write_int(PrepareFlag.WITH_KEYSPACE if m.keyspace is not None else 0)
+        if m.keyspace is not None:
+            w.write_string(m.keyspace)
+
+
+def _dec_prepare(r: Reader, v: int) -> Prepare:
+    query = r.read_long_string()
+    keyspace = None
+    if v >= 5 and r.read_int() & PrepareFlag.WITH_KEYSPACE:
+        keyspace = r.read_string()
+    return Prepare(query=query, keyspace=keyspace)
+
+
+def _enc_execute(w: Writer, m: Execute, v: int) -> None:
+    w.write_short_bytes(m.query_id)
+    if v >= 5:
+        if m.result_metadata_id is None:
+            raise LocalProtocolError("EXECUTE needs the result metadata id in protocol v5")
+        w.write_short_bytes(m.result_metadata_id)
+    elif m.result_metadata_id is not None:
+        raise LocalProtocolError(f"EXECUTE carries no result metadata id in protocol v{v}")
+    write_query_parameters(w, m.parameters, v)
+
+
+def _dec_execute(r: Reader, v: int) -> Execute:
+    query_id = r.read_short_bytes()
+    metadata_id = r.read_short_bytes() if v >= 5 else None
+    return Execute(
+        query_id=query_id,
+        result_metadata_id=metadata_id,
+        parameters=read_query_parameters(r, v),
+    )
+
+
+def _enc_batch(w: Writer, m: Batch, v: int) -> None:
+    _require_v5(m.keyspace, "a keyspace on BATCH", v)
+    _require_v5(m.now_in_seconds, "now_in_seconds", v)
+    named = any(s.names is not None for s in m.statements)
+    w.write_byte(m.batch_type)
+    w.write_count(len(m.statements), "batch statements")
+    for stmt in m.statements:
+        if isinstance(stmt.statement, bytes):
+            w.write_byte(1)
+            w.write_short_bytes(stmt.statement)
+        else:
+            w.write_byte(0)
+            w.write_long_string(stmt.statement)
+        _write_values(w, stmt.values, stmt.names, v)
+    w.write_short(m.consistency)
+    flags = QueryFlag(0)
+    if m.serial_consistency is not None:
+        flags |= QueryFlag.WITH_SERIAL_CONSISTENCY
+    if m.timestamp is not None:
+        flags |= QueryFlag.WITH_DEFAULT_TIMESTAMP
+    if named:
+        flags |= QueryFlag.WITH_NAMES_FOR_VALUES
+    if m.keyspace is not None:
+        flags |= QueryFlag.WITH_KEYSPACE
+    if m.now_in_seconds is not None:
+        flags |= QueryFlag.WITH_NOW_IN_SECONDS
+    _write_flags(w, flags, v)
+    if m.serial_consistency is not None:
+        w.write_short(m.serial_consistency)
+    if m.timestamp is not None:
+        w.write_long(m.timestamp)
+    if m.keyspace is not None:
+        w.write_string(m.keyspace)
+    if m.now_in_seconds is not None:
+        w.write_int(m.now_in_seconds)
+
+
+def _dec_batch(r: Reader, v: int) -> Batch:
+    raw_type = r.read_byte()
+    try:
+        batch_type = BatchType(raw_type)
+    except ValueError:
+        raise RemoteProtocolError(f"unknown batch type {raw_type}") from None
+    # The names flag comes after the statements it governs, so the statements are first read
+    # as unnamed; if the flag turns out to be set (or the unnamed reading does not even parse),
+    # they are read again with names. Cassandra refuses named batch values (CASSANDRA-10246),
+    # but the layout is specified, so we decode it.
+    start = r.pos
+    try:
+        statements = _read_batch_statements(r, v, named=False)
+        consistency = read_consistency(r)
+        flags = _read_flags(r, v)
+        named = bool(flags & QueryFlag.WITH_NAMES_FOR_VALUES)
+    except RemoteProtocolError:
+        named = True
+    if named:
+        r.pos = start
+        statements = _read_batch_statements(r, v, named=True)
+        consistency = read_consistency(r)
+        flags = _read_flags(r, v)
+        if not flags & QueryFlag.WITH_NAMES_FOR_VALUES:
+            raise RemoteProtocolError("BATCH statements do not parse")
+    if flags & ~_BATCH_FLAGS:
+        raise RemoteProtocolError(f"BATCH flags 0x{int(flags):x} set bits only QUERY may use")
+    serial = read_consistency(r) if flags & QueryFlag.WITH_SERIAL_CONSISTENCY else None
+    timestamp = r.read_long() if flags & QueryFlag.WITH_DEFAULT_TIMESTAMP else None
+    keyspace = r.read_string() if flags & QueryFlag.WITH_KEYSPACE else None
+    now = r.read_int() if flags & QueryFlag.WITH_NOW_IN_SECONDS else None
+    return Batch(
+        batch_type=batch_type,
+        statements=statements,
+        consistency=consistency,
+        serial_consistency=serial,
+        timestamp=timestamp,
+        keyspace=keyspace,
+        now_in_seconds=now,
+    )
+
+
+def _read_batch_statements(r: Reader, v: int, named: bool) -> tuple[BatchStatement, ...]:
+    statements = []
+    for _ in range(r.read_short()):
+        kind = r.read_byte()
+        statement: str | bytes
+        if kind == 0:
+            statement = r.read_long_string()
+        elif kind == 1:
+            statement = r.read_short_bytes()
+        else:
+            raise RemoteProtocolError(f"batch statement kind {kind}, expected 0 or 1")
+        values, names = _read_values(r, v, named)
+        statements.append(BatchStatement(statement=statement, values=values, names=names))
+    return tuple(statements)
+
+
+def _enc_register(w: Writer, m: Register, _v: int) -> None:
+    w.write_string_list(m.event_types)
+
+
+def _dec_register(r: Reader, _v: int) -> Register:
+    types = []
+    for name in r.read_string_list():
+        try:
+            types.append(EventType(name))
+        except ValueError:
+            raise RemoteProtocolError(f"REGISTER for unknown event type {name!r}") from None
+    return Register(event_types=tuple(types))
+
+
+Encoder = Callable[[Writer, Any, int], None]
+Decoder = Callable[[Reader, int], Message]
+
+REQUEST_ENCODERS: dict[Opcode, Encoder] = {
+    Opcode.STARTUP: _enc_startup,
+    Opcode.AUTH_RESPONSE: _enc_auth_response,
+    Opcode.OPTIONS: _enc_options,
+    Opcode.QUERY: _enc_query,
+    Opcode.PREPARE: _enc_prepare,
+    Opcode.EXECUTE: _enc_execute,
+    Opcode.BATCH: _enc_batch,
+    Opcode.REGISTER: _enc_register,
+}
+
+REQUEST_DECODERS: dict[Opcode, Decoder] = {
+    Opcode.STARTUP: _dec_startup,
+    Opcode.AUTH_RESPONSE: _dec_auth_response,
+    Opcode.OPTIONS: _dec_options,
+    Opcode.QUERY: _dec_query,
+    Opcode.PREPARE: _dec_prepare,
+    Opcode.EXECUTE: _dec_execute,
+    Opcode.BATCH: _dec_batch,
+    Opcode.REGISTER: _dec_register,
+}
