@@ -65,6 +65,7 @@ from cassflow.protocol import (
     decode_rows,
     downgrade_version,
     encode_envelope,
+    encode_frames_as_segments,
     encode_rows,
 )
 
@@ -578,3 +579,26 @@ def test_close_in_the_middle_of_a_frame() -> None:
     pair.server.receive_data(b"")
     with pytest.raises(RemoteProtocolError, match="closed with"):
         pair.server.next_event()
+
+
+@pytest.mark.parametrize("compression", [None, "lz4"])
+def test_version_change_on_a_v5_connection_is_refused_in_a_segment(
+    compression: str | None,
+) -> None:
+    pair = Pair(5)
+    pair.start(compression, authenticate=False)
+    stray = encode_envelope(Envelope(stream=2, message=Query(query="SELECT 1")), 4).encode()
+    framed = encode_frames_as_segments([stray], compression is not None)
+    _, reply = refusal_of(pair.server, framed)
+    segments = SegmentReader(compressed=compression is not None)
+    segments.feed(reply)
+    segment = segments.next_segment()
+    assert segment is not None
+    reader = FrameReader()
+    reader.feed(segment[0])
+    raw = reader.next_frame()
+    assert raw is not None
+    assert raw.stream == 2
+    refusal = decode_envelope(raw, 5)
+    assert isinstance(refusal.message, ProtocolViolation)
+    assert "Invalid message version" in refusal.message.message

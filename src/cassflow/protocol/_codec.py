@@ -45,11 +45,16 @@ def encode_envelope(envelope: Envelope, version: int) -> RawFrame:
         raise LocalProtocolError(f"stream id {envelope.stream} outside -1..32767")
     flags = HeaderFlag(0)
     writer = Writer()
-    if direction is Direction.RESPONSE and envelope.tracing_id is not None:
+    if direction is Direction.REQUEST:
+        if envelope.tracing_id is not None:
+            raise LocalProtocolError("a tracing id travels on responses; requests set tracing")
+        if envelope.tracing:
+            flags |= HeaderFlag.TRACING
+    elif envelope.tracing_id is not None:
         flags |= HeaderFlag.TRACING
         writer.write_uuid(envelope.tracing_id)
-    elif direction is Direction.REQUEST and envelope.tracing:
-        flags |= HeaderFlag.TRACING
+    elif envelope.tracing:
+        raise LocalProtocolError("a traced response needs its tracing id")
     if envelope.warnings:
         if version < 4 or direction is Direction.REQUEST:
             raise LocalProtocolError("warnings travel on responses, from protocol v4 on")

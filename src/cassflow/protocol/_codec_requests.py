@@ -125,8 +125,10 @@ def write_query_parameters(writer: Writer, params: QueryParameters, version: int
     """<query_parameters> of QUERY and EXECUTE."""
     _require_v5(params.keyspace, "a per-query keyspace", version)
     _require_v5(params.now_in_seconds, "now_in_seconds", version)
+    # Named values are sent even when there are none, so that names=() comes back as ().
+    has_values = bool(params.values) or params.names is not None
     flags = QueryFlag(0)
-    if params.values:
+    if has_values:
         flags |= QueryFlag.VALUES
         if params.names is not None:
             flags |= QueryFlag.WITH_NAMES_FOR_VALUES
@@ -146,7 +148,7 @@ def write_query_parameters(writer: Writer, params: QueryParameters, version: int
         flags |= QueryFlag.WITH_NOW_IN_SECONDS
     writer.write_short(params.consistency)
     _write_flags(writer, flags, version)
-    if params.values:
+    if has_values:
         _write_values(writer, params.values, params.names, version)
     if params.page_size is not None:
         writer.write_int(params.page_size)
@@ -280,25 +282,38 @@ def _dec_batch(r: Reader, v: int) -> Batch:
         batch_type = BatchType(raw_type)
     except ValueError:
         raise RemoteProtocolError(f"unknown batch type {raw_type}") from None
-    # The names flag comes after the statements it governs, so the statements are first read
-    # as unnamed; if the flag turns out to be set (or the unnamed reading does not even parse),
-    # they are read again with names. Cassandra refuses named batch values (CASSANDRA-10246),
-    # but the layout is specified, so we decode it.
+    # The names flag comes after the statements it governs, so the statements are read both
+    # ways, unnamed first; a reading counts only if the flag it reaches agrees with it. Both
+    # can parse (a named value with an empty name looks like an empty unnamed value followed
+    # by more), so a reading that ends exactly at the end of the body wins over one that
+    # leaves bytes over. Cassandra refuses named batch values (CASSANDRA-10246), but the
+    # layout is specified, so we decode it.
     start = r.pos
-    try:
-        statements = _read_batch_statements(r, v, named=False)
-        consistency = read_consistency(r)
-        flags = _read_flags(r, v)
-        named = bool(flags & QueryFlag.WITH_NAMES_FOR_VALUES)
-    except RemoteProtocolError:
-        named = True
-    if named:
+    fallback: tuple[Batch, int] | None = None
+    error: RemoteProtocolError | None = None
+    for named in (False, True):
         r.pos = start
-        statements = _read_batch_statements(r, v, named=True)
-        consistency = read_consistency(r)
-        flags = _read_flags(r, v)
-        if not flags & QueryFlag.WITH_NAMES_FOR_VALUES:
-            raise RemoteProtocolError("BATCH statements do not parse")
+        try:
+            batch = _read_batch_body(r, v, batch_type, named)
+        except RemoteProtocolError as exc:
+            error = exc
+            continue
+        if r.remaining == 0:
+            return batch
+        if fallback is None:
+            fallback = (batch, r.pos)
+    if fallback is None:
+        raise error or RemoteProtocolError("BATCH does not parse")
+    batch, r.pos = fallback
+    return batch
+
+
+def _read_batch_body(r: Reader, v: int, batch_type: BatchType, named: bool) -> Batch:
+    statements = _read_batch_statements(r, v, named)
+    consistency = read_consistency(r)
+    flags = _read_flags(r, v)
+    if bool(flags & QueryFlag.WITH_NAMES_FOR_VALUES) != named:
+        raise RemoteProtocolError("BATCH statements do not parse")
     if flags & ~_BATCH_FLAGS:
         raise RemoteProtocolError(f"BATCH flags 0x{int(flags):x} set bits only QUERY may use")
     serial = read_consistency(r) if flags & QueryFlag.WITH_SERIAL_CONSISTENCY else None

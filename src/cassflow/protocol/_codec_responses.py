@@ -46,6 +46,18 @@ from cassflow.protocol._messages import (
 # --- ERROR --------------------------------------------------------------------------------
 
 
+def _as_write_timeout(
+    error: WriteFailure | CasWriteUnknown | WriteTimeout, write_type: str
+) -> WriteTimeout:
+    return WriteTimeout(
+        message=error.message,
+        consistency=error.consistency,
+        received=error.received,
+        block_for=error.block_for,
+        write_type=write_type,
+    )
+
+
 def backwards_compatible_error(error: ErrorMessage, version: int) -> ErrorMessage:
     """The error a client of ``version`` is sent in place of ``error``, as Cassandra does.
 
@@ -63,32 +75,14 @@ def backwards_compatible_error(error: ErrorMessage, version: int) -> ErrorMessag
                 data_present=error.data_present,
             )
         if isinstance(error, WriteFailure):
-            return WriteTimeout(
-                message=error.message,
-                consistency=error.consistency,
-                received=error.received,
-                block_for=error.block_for,
-                write_type=error.write_type,
-            )
+            return _as_write_timeout(error, error.write_type)
         if error.code in (ErrorCode.FUNCTION_FAILURE, ErrorCode.CDC_WRITE_FAILURE):
             return Invalid(message=f"ERROR {error.code.name}: {error.message}")
     if version < 5:
         if isinstance(error, CasWriteUnknown):
-            return WriteTimeout(
-                message=error.message,
-                consistency=error.consistency,
-                received=error.received,
-                block_for=error.block_for,
-                write_type=WriteType.CAS,
-            )
+            return _as_write_timeout(error, WriteType.CAS)
         if isinstance(error, WriteTimeout) and error.contentions is not None:
-            return WriteTimeout(
-                message=error.message,
-                consistency=error.consistency,
-                received=error.received,
-                block_for=error.block_for,
-                write_type=error.write_type,
-            )
+            return _as_write_timeout(error, error.write_type)
     return error
 
 

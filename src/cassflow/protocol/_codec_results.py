@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 from typing import Any, Final
 
 from cassflow.protocol._buffer import Reader, Writer
@@ -111,8 +112,11 @@ def write_rows_metadata(w: Writer, m: RowsMetadata, v: int) -> None:
 def _split_rows(data: bytes, pos: int, count: int, width: int) -> tuple[tuple[RawRow, ...], int]:
     """Cut ``count`` rows of ``width`` [bytes] cells out of ``data`` starting at ``pos``.
 
-    This is the codec's hot loop, so it works on offsets with ``struct.unpack_from`` instead
-    of going through :class:`Reader` for every cell.
+    This is the codec's hot loop. The fast path reads every cell of the page in one flat loop
+    with no bounds check of its own (slicing past the end cannot fail, and the next
+    ``unpack_from`` or the final position gives an overrun away), then lets ``zip`` build the
+    row tuples in C. Anything odd is handed to :func:`_split_rows_checked`, which walks the
+    same bytes again and raises the precise error.
     """
     if count < 0:
         raise RemoteProtocolError(f"negative row count {count}")
@@ -122,6 +126,33 @@ def _split_rows(data: bytes, pos: int, count: int, width: int) -> tuple[tuple[Ra
         raise RemoteProtocolError(
             f"{count} rows of {width} columns cannot fit in {len(data) - pos} bytes"
         )
+    if count == 0 or width <= 0:
+        return _split_rows_checked(data, pos, count, width)
+    start = pos
+    unpack = _INT.unpack_from
+    cells: list[bytes | None] = []
+    cell = cells.append
+    try:
+        for _ in repeat(None, count * width):
+            (size,) = unpack(data, pos)
+            pos += 4
+            if size >= 0:
+                cell(data[pos : pos + size])
+                pos += size
+            else:
+                cell(None)
+    except struct.error:
+        pos = -1
+    if not 0 <= pos <= len(data):
+        return _split_rows_checked(data, start, count, width)  # raises the precise error
+    # ``width`` references to one iterator: each tuple zip yields is the next ``width`` cells.
+    return tuple(zip(*[iter(cells)] * width, strict=True)), pos
+
+
+def _split_rows_checked(
+    data: bytes, pos: int, count: int, width: int
+) -> tuple[tuple[RawRow, ...], int]:
+    """:func:`_split_rows` one checked cell at a time: the edge cases and the error messages."""
     unpack = _INT.unpack_from
     end_of_data = len(data)
     rows: list[RawRow] = []
@@ -155,9 +186,12 @@ def _read_rows(r: Reader, v: int) -> RowsResult:
 
 
 def _write_rows(w: Writer, m: RowsResult, v: int) -> None:
+    width = m.metadata.column_count
+    if m.rows and width == 0:
+        # No reader could tell how many such rows there are; _split_rows refuses them too.
+        raise LocalProtocolError("rows of a result with no columns")
     write_rows_metadata(w, m.metadata, v)
     w.write_int(len(m.rows))
-    width = m.metadata.column_count
     buf = w.buf
     pack = _INT.pack
     null = pack(-1)
@@ -180,16 +214,36 @@ def decode_rows(
     ``types`` are the columns' types (or their specs, as a Rows result's metadata or a
     Prepared result's ``result_metadata`` carry them).
     """
-    decoders: list[Callable[[bytes | None, int], Any]] = [
-        (t.type if isinstance(t, ColumnSpec) else t).codec().from_binary for t in types
-    ]
+    decoders = [_decoder(t.type if isinstance(t, ColumnSpec) else t) for t in types]
+    if not isinstance(rows, tuple | list):
+        rows = tuple(rows)  # walked more than once below
+    if not rows:
+        return []
+    width = len(decoders)
     try:
-        return [
-            tuple([decode(cell, version) for decode, cell in zip(decoders, row, strict=True)])
-            for row in rows
+        if set(map(len, rows)) != {width}:
+            raise ValueError("rows of the wrong width")  # _describe_bad_row names the row
+        if not width:
+            return [() for _ in rows]
+        # Column by column: ``map`` calls each column's decoder from C, with no Python frame
+        # per cell, and ``zip`` puts the rows back together, also in C.
+        columns = [
+            list(map(decode, column, repeat(version)))
+            for decode, column in zip(decoders, zip(*rows, strict=True), strict=True)
         ]
+        return list(zip(*columns, strict=True))
     except Exception:
         raise _describe_bad_row(decoders, types, rows, version) from None
+
+
+def _decoder(dtype: DataType) -> Callable[[bytes | None, int], Any]:
+    # A custom class name or UDT name the peer sent may be one cqltypes cannot build a class
+    # for (unbalanced parentheses, NUL bytes...); it raises whatever its parser raises.
+    try:
+        decode: Callable[[bytes | None, int], Any] = dtype.codec().from_binary
+    except Exception as exc:
+        raise RemoteProtocolError(f"no codec for column type {dtype.cql()}: {exc}") from None
+    return decode
 
 
 def _describe_bad_row(

@@ -63,6 +63,9 @@ NEED_DATA: Final = Signal.NEED_DATA
 CLOSED: Final = Signal.CLOSED
 
 _SUPPORTED_VERSIONS_RE: Final = re.compile(r"supported versions are \(([^)]*)\)")
+#: A reason quotes what the peer sent, so it can outgrow the [string] of the ERROR that
+#: carries it back; 16383 characters are at most 65532 bytes of UTF-8.
+_MAX_REPLY_REASON: Final = 16383
 
 
 def unsupported_version_message(version: int, supported: Iterable[ProtocolVersion]) -> str:
@@ -227,8 +230,10 @@ class Connection:
         raise RemoteProtocolError(error.message, stream=0, reply=reply, fatal=True)
 
     def _encode_error_frame(self, error: ErrorMessage, version: int, stream: int) -> bytes:
-        body = encode_envelope(Envelope(stream=stream, message=error), max(version, 3)).body
-        return RawFrame(
+        # The body does not depend on the stream id, and the header echoes the offending
+        # frame's as is, even one below -1 that no envelope may carry (as Cassandra does).
+        body = encode_envelope(Envelope(stream=0, message=error), max(version, 3)).body
+        encoded = RawFrame(
             version=version,
             direction=Direction.RESPONSE,
             flags=0,
@@ -236,6 +241,9 @@ class Connection:
             opcode=Opcode.ERROR,
             body=body,
         ).encode()
+        if self._framed:  # past a v5 handshake every byte, refusals too, travels in segments
+            return encode_frames_as_segments([encoded], self.compression is not None)
+        return encoded
 
     def _accept(self, frame: RawFrame) -> Envelope:
         version = self._frame_version(frame)
@@ -292,7 +300,10 @@ class Connection:
         reply = None
         if self.role is Role.SERVER and frame.stream >= 0:
             reply = self.send(
-                Envelope(stream=frame.stream, message=ProtocolViolation(message=reason)),
+                Envelope(
+                    stream=frame.stream,
+                    message=ProtocolViolation(message=reason[:_MAX_REPLY_REASON]),
+                ),
                 _unsolicited=True,
             )
         return RemoteProtocolError(reason, stream=frame.stream, reply=reply, fatal=False)

@@ -21,13 +21,27 @@ from cassflow.protocol._constants import (
     SEGMENT_HEADER_LENGTH,
     SEGMENT_TRAILER_LENGTH,
 )
-from cassflow.protocol._errors import RemoteProtocolError
+from cassflow.protocol._errors import LocalProtocolError, RemoteProtocolError
 
 CRC24_INIT: Final = 0x875060
 CRC24_POLY: Final = 0x1974F0B
 #: The payload CRC32 starts from the CRC of these four bytes (Cassandra's choice, so that an
 #: all-zero payload does not checksum to zero).
 CRC32_INITIAL: Final = zlib.crc32(b"\xfa\x2d\x55\xca")
+
+
+def _max_compressible_payload() -> int:
+    # LZ4's documented worst case for n input bytes is n + n/255 + 16 (LZ4_compressBound).
+    n = MAX_SEGMENT_PAYLOAD
+    while n + n // 255 + 16 > MAX_SEGMENT_PAYLOAD:
+        n -= 1
+    return n
+
+
+#: The largest payload whose LZ4 block is sure to fit a segment's 17-bit length, whatever the
+#: data. Compressed connections cut frames into pieces of this size, so that every segment
+#: can be sent compressed (see :func:`encode_segment` for why that matters).
+MAX_COMPRESSIBLE_PAYLOAD: Final = _max_compressible_payload()
 
 _SELF_CONTAINED_BIT: Final = 1 << 17
 _COMPRESSED_SELF_CONTAINED_BIT: Final = 1 << 34
@@ -65,14 +79,20 @@ def crc32(payload: bytes) -> int:
 def encode_segment(payload: bytes, self_contained: bool, compressed: bool) -> bytes:
     """One segment around ``payload`` (at most 128 KiB - 1 bytes).
 
-    With ``compressed`` the compressed-format header is used; the payload is compressed only
-    when that makes it smaller, as Cassandra does.
+    With ``compressed`` the compressed-format header is used and the payload is compressed
+    whenever its LZ4 block fits the 17-bit length, even when that does not make it smaller.
+    The spec also allows sending a payload as is (uncompressed length 0), but the Apache
+    Cassandra Python driver (3.29, 3.30) computes the length of such a segment with the
+    uncompressed header's size, two bytes short, and drops the connection when a read ends
+    inside those two bytes. Only a payload whose compressed form would not fit is sent as is.
     """
     if len(payload) > MAX_SEGMENT_PAYLOAD:
-        raise ValueError(f"segment payload of {len(payload)} bytes exceeds {MAX_SEGMENT_PAYLOAD}")
+        raise LocalProtocolError(
+            f"segment payload of {len(payload)} bytes exceeds {MAX_SEGMENT_PAYLOAD}"
+        )
     if compressed:
         packed = compress_block(payload) if payload else b""
-        if packed and len(packed) < len(payload):
+        if packed and len(packed) <= MAX_SEGMENT_PAYLOAD:
             body, uncompressed_length = packed, len(payload)
         else:
             body, uncompressed_length = payload, 0
@@ -97,6 +117,7 @@ def encode_segment(payload: bytes, self_contained: bool, compressed: bool) -> by
 def encode_frames_as_segments(frames: Iterable[bytes], compressed: bool) -> bytes:
     """Pack encoded frames into segments: small ones share self-contained segments, a large
     one is cut into non-self-contained pieces."""
+    limit = MAX_COMPRESSIBLE_PAYLOAD if compressed else MAX_SEGMENT_PAYLOAD
     out: list[bytes] = []
     pending: list[bytes] = []
     pending_size = 0
@@ -109,13 +130,12 @@ def encode_frames_as_segments(frames: Iterable[bytes], compressed: bool) -> byte
             pending_size = 0
 
     for frame in frames:
-        if len(frame) > MAX_SEGMENT_PAYLOAD:
+        if len(frame) > limit:
             flush()
-            for start in range(0, len(frame), MAX_SEGMENT_PAYLOAD):
-                piece = frame[start : start + MAX_SEGMENT_PAYLOAD]
-                out.append(encode_segment(piece, False, compressed))
+            for start in range(0, len(frame), limit):
+                out.append(encode_segment(frame[start : start + limit], False, compressed))
             continue
-        if pending_size + len(frame) > MAX_SEGMENT_PAYLOAD:
+        if pending_size + len(frame) > limit:
             flush()
         pending.append(frame)
         pending_size += len(frame)

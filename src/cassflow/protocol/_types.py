@@ -266,8 +266,10 @@ def read_type(reader: Reader, version: int, depth: int = 0) -> DataType:
     )
 
 
-def write_type(writer: Writer, dtype: DataType, version: int) -> None:
+def write_type(writer: Writer, dtype: DataType, version: int, depth: int = 0) -> None:
     """Write one [option] describing a column type."""
+    if depth > MAX_TYPE_NESTING:
+        raise LocalProtocolError(f"column type nested deeper than {MAX_TYPE_NESTING} levels")
     introduced = _INTRODUCED_IN.get(dtype.code)
     if introduced is not None and version < introduced:
         raise LocalProtocolError(f"{dtype.cql()} needs protocol v{introduced} or later")
@@ -276,15 +278,15 @@ def write_type(writer: Writer, dtype: DataType, version: int) -> None:
         writer.write_string(dtype.custom_class or "")
     elif dtype.code in _COLLECTIONS:
         for param in dtype.params:
-            write_type(writer, param, version)
+            write_type(writer, param, version, depth + 1)
     elif dtype.code is TypeCode.TUPLE:
         writer.write_count(len(dtype.params), "tuple components")
         for param in dtype.params:
-            write_type(writer, param, version)
+            write_type(writer, param, version, depth + 1)
     elif dtype.code is TypeCode.UDT:
         writer.write_string(dtype.keyspace or "")
         writer.write_string(dtype.name or "")
         writer.write_count(len(dtype.params), "UDT fields")
         for field_name, param in zip(dtype.field_names, dtype.params, strict=True):
             writer.write_string(field_name)
-            write_type(writer, param, version)
+            write_type(writer, param, version, depth + 1)
