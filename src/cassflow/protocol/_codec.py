@@ -43,7 +43,7 @@ def encode_envelope(envelope: Envelope, version: int) -> RawFrame:
     direction = direction_of(message)
     if not -1 <= envelope.stream <= 0x7FFF and version >= 3:
         raise LocalProtocolError(f"stream id {envelope.stream} outside -1..32767")
-    flags = HeaderFlag(0)
+    flags = 0  # a plain int: IntFlag arithmetic shows up in small frames
     writer = Writer()
     if direction is Direction.REQUEST:
         if envelope.tracing_id is not None:
