@@ -16,6 +16,12 @@ from cassflow.protocol._errors import LocalProtocolError, ProtocolError, RemoteP
 from cassflow.protocol._frame import RawFrame
 from cassflow.protocol._messages import Envelope, Message
 
+# Plain ints for the per-frame flag tests: IntFlag arithmetic is slow on the hot path.
+_TRACING = int(HeaderFlag.TRACING)
+_WARNING = int(HeaderFlag.WARNING)
+_CUSTOM_PAYLOAD = int(HeaderFlag.CUSTOM_PAYLOAD)
+_USE_BETA = int(HeaderFlag.USE_BETA)
+
 
 def direction_of(message: Message) -> Direction:
     """Which way ``message`` travels."""
@@ -100,13 +106,14 @@ def decode_envelope(frame: RawFrame, version: int) -> Envelope:
     reader = Reader(frame.body)
     try:
         tracing_id = None
-        if frame.flags & HeaderFlag.TRACING and not is_request:
+        flags = frame.flags
+        if flags & _TRACING and not is_request:
             tracing_id = reader.read_uuid()
         warnings: tuple[str, ...] = ()
-        if frame.flags & HeaderFlag.WARNING:
+        if flags & _WARNING:
             warnings = reader.read_string_list()
         custom_payload = None
-        if frame.flags & HeaderFlag.CUSTOM_PAYLOAD:
+        if flags & _CUSTOM_PAYLOAD:
             custom_payload = reader.read_bytes_map()
         decoders = REQUEST_DECODERS if is_request else RESPONSE_DECODERS
         message = decoders[opcode](reader, version)
@@ -123,9 +130,9 @@ def decode_envelope(frame: RawFrame, version: int) -> Envelope:
     return Envelope(
         stream=frame.stream,
         message=message,
-        tracing=bool(frame.flags & HeaderFlag.TRACING),
+        tracing=bool(frame.flags & _TRACING),
         tracing_id=tracing_id,
         warnings=warnings,
         custom_payload=custom_payload,
-        use_beta=bool(frame.flags & HeaderFlag.USE_BETA),
+        use_beta=bool(frame.flags & _USE_BETA),
     )

@@ -31,14 +31,15 @@ from cassflow.protocol._messages import (
 )
 
 # Flags the BATCH message may carry: the four low bits make no sense for a batch.
-_BATCH_FLAGS = (
+_BATCH_FLAGS = int(
     QueryFlag.WITH_SERIAL_CONSISTENCY
     | QueryFlag.WITH_DEFAULT_TIMESTAMP
     | QueryFlag.WITH_NAMES_FOR_VALUES
     | QueryFlag.WITH_KEYSPACE
     | QueryFlag.WITH_NOW_IN_SECONDS
 )
-_V5_ONLY_FLAGS = QueryFlag.WITH_KEYSPACE | QueryFlag.WITH_NOW_IN_SECONDS
+_V5_ONLY_FLAGS = int(QueryFlag.WITH_KEYSPACE | QueryFlag.WITH_NOW_IN_SECONDS)
+_KNOWN_QUERY_FLAGS = sum(int(flag) for flag in QueryFlag)
 _F_VALUES = int(QueryFlag.VALUES)
 _F_NAMES = int(QueryFlag.WITH_NAMES_FOR_VALUES)
 _F_SKIP_METADATA = int(QueryFlag.SKIP_METADATA)
@@ -62,9 +63,9 @@ def read_consistency(reader: Reader) -> Consistency:
         raise RemoteProtocolError(f"unknown consistency level 0x{raw:04x}") from None
 
 
-def _read_flags(reader: Reader, version: int) -> QueryFlag:
+def _read_flags(reader: Reader, version: int) -> int:
     raw = reader.read_int() if version >= 5 else reader.read_byte()
-    flags = QueryFlag(raw & sum(QueryFlag))
+    flags = raw & _KNOWN_QUERY_FLAGS  # bits the spec does not define are ignored
     if version < 5 and flags & _V5_ONLY_FLAGS:
         raise RemoteProtocolError(f"query flags 0x{raw:x} use v5 bits in protocol v{version}")
     return flags
@@ -86,13 +87,39 @@ def _read_values(
     reader: Reader, version: int, named: bool
 ) -> tuple[tuple[Value, ...], tuple[str, ...] | None]:
     allow_unset = version >= 4
-    values: list[Value] = []
-    names: list[str] = []
-    for _ in range(reader.read_short()):
-        if named:
+    count = reader.read_short()
+    if named:
+        names: list[str] = []
+        named_values: list[Value] = []
+        for _ in range(count):
             names.append(reader.read_string())
-        values.append(reader.read_value(allow_unset))
-    return tuple(values), (tuple(names) if named else None)
+            named_values.append(reader.read_value(allow_unset))
+        return tuple(named_values), tuple(names)
+    # The hot loop of every EXECUTE a server decodes: offsets instead of Reader calls.
+    data, pos, end = reader.data, reader.pos, len(reader.data)
+    unpack = _INT.unpack_from
+    values: list[Value] = []
+    append = values.append
+    try:
+        for _ in range(count):
+            size = unpack(data, pos)[0]
+            pos += 4
+            if size >= 0:
+                stop = pos + size
+                if stop > end:
+                    raise RemoteProtocolError(f"bound value of {size} bytes overruns the body")
+                append(data[pos:stop])
+                pos = stop
+            elif size == -1:
+                append(None)
+            elif size == -2 and allow_unset:
+                append(UNSET)
+            else:
+                raise RemoteProtocolError(f"[value] with invalid length {size}")
+    except struct.error:
+        raise RemoteProtocolError("truncated body: bound values") from None
+    reader.pos = pos
+    return tuple(values), None
 
 
 def _write_values(
@@ -122,19 +149,19 @@ def read_query_parameters(reader: Reader, version: int) -> QueryParameters:
     flags = _read_flags(reader, version)
     values: tuple[Value, ...] = ()
     names = None
-    if flags & QueryFlag.VALUES:
-        values, names = _read_values(reader, version, bool(flags & QueryFlag.WITH_NAMES_FOR_VALUES))
-    page_size = reader.read_int() if flags & QueryFlag.PAGE_SIZE else None
-    paging_state = reader.read_bytes() if flags & QueryFlag.WITH_PAGING_STATE else None
-    serial = read_consistency(reader) if flags & QueryFlag.WITH_SERIAL_CONSISTENCY else None
-    timestamp = reader.read_long() if flags & QueryFlag.WITH_DEFAULT_TIMESTAMP else None
-    keyspace = reader.read_string() if flags & QueryFlag.WITH_KEYSPACE else None
-    now = reader.read_int() if flags & QueryFlag.WITH_NOW_IN_SECONDS else None
+    if flags & _F_VALUES:
+        values, names = _read_values(reader, version, bool(flags & _F_NAMES))
+    page_size = reader.read_int() if flags & _F_PAGE_SIZE else None
+    paging_state = reader.read_bytes() if flags & _F_PAGING_STATE else None
+    serial = read_consistency(reader) if flags & _F_SERIAL else None
+    timestamp = reader.read_long() if flags & _F_TIMESTAMP else None
+    keyspace = reader.read_string() if flags & _F_KEYSPACE else None
+    now = reader.read_int() if flags & _F_NOW else None
     return QueryParameters(
         consistency=consistency,
         values=values,
         names=names,
-        skip_metadata=bool(flags & QueryFlag.SKIP_METADATA),
+        skip_metadata=bool(flags & _F_SKIP_METADATA),
         page_size=page_size,
         paging_state=paging_state,
         serial_consistency=serial,
@@ -336,14 +363,14 @@ def _read_batch_body(r: Reader, v: int, batch_type: BatchType, named: bool) -> B
     statements = _read_batch_statements(r, v, named)
     consistency = read_consistency(r)
     flags = _read_flags(r, v)
-    if bool(flags & QueryFlag.WITH_NAMES_FOR_VALUES) != named:
+    if bool(flags & _F_NAMES) != named:
         raise RemoteProtocolError("BATCH statements do not parse")
     if flags & ~_BATCH_FLAGS:
-        raise RemoteProtocolError(f"BATCH flags 0x{int(flags):x} set bits only QUERY may use")
-    serial = read_consistency(r) if flags & QueryFlag.WITH_SERIAL_CONSISTENCY else None
-    timestamp = r.read_long() if flags & QueryFlag.WITH_DEFAULT_TIMESTAMP else None
-    keyspace = r.read_string() if flags & QueryFlag.WITH_KEYSPACE else None
-    now = r.read_int() if flags & QueryFlag.WITH_NOW_IN_SECONDS else None
+        raise RemoteProtocolError(f"BATCH flags 0x{flags:x} set bits only QUERY may use")
+    serial = read_consistency(r) if flags & _F_SERIAL else None
+    timestamp = r.read_long() if flags & _F_TIMESTAMP else None
+    keyspace = r.read_string() if flags & _F_KEYSPACE else None
+    now = r.read_int() if flags & _F_NOW else None
     return Batch(
         batch_type=batch_type,
         statements=statements,
