@@ -118,7 +118,7 @@ MIN_INPUTS = 10_000
 #: Randomly mutated inputs: enough on their own; the exhaustive truncations come on top.
 RANDOM_INPUTS = MIN_INPUTS
 #: No single input may take this long: a codec that needs more is as good as hung.
-PER_INPUT_SECONDS = 1.0
+PER_INPUT_SECONDS = 5.0
 #: list<list<...>> this deep: within MAX_TYPE_NESTING, so a duplicated slice crosses it.
 DEEP_NESTING = MAX_TYPE_NESTING - 4
 #: Frame bodies up to this size are truncated at every length, not just at random ones.

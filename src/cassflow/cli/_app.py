@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -67,6 +71,42 @@ def selfcheck() -> None:
         console.print(f"{failed} conversation(s) failed")
         raise typer.Exit(code=1)
     console.print("all conversations arrived intact")
+
+
+@app.command()
+def dev(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="CQL native protocol port (0: any free port).")] = 9042,
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Directory that keeps the data across restarts (SQLite)."),
+    ] = None,
+    memory: Annotated[
+        bool, typer.Option("--memory", help="Keep everything in memory (default without --data).")
+    ] = False,
+    auth: Annotated[
+        bool, typer.Option("--auth", help="Require passwords, enforce permissions.")
+    ] = False,
+    faults: Annotated[
+        Path | None, typer.Option("--faults", help="YAML file of fault rules to inject.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every connection.")] = False,
+) -> None:
+    """Run the embedded CQL dev server in the foreground (Ctrl-C stops it).
+
+    The unmodified cassandra-driver and cqlsh use it as a single Cassandra 4.1 node.
+
+    Example: cassflow dev --port 9042 --data ./.cassflow-dev
+    """
+    from cassflow.devserver import DevServer
+
+    if data is not None and memory:
+        raise typer.BadParameter("--data and --memory exclude each other", param_hint="--memory")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    DevServer(host, port, data_dir=data, auth=auth, faults=faults).serve_forever()
 
 
 def main() -> None:

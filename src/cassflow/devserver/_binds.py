@@ -1,0 +1,195 @@
+"""Bind markers of a statement: what each one receives (for PREPARE metadata), and which ones
+carry the partition key (for token-aware routing)."""
+
+from __future__ import annotations
+
+from cassflow.cql import (
+    Addition,
+    Batch,
+    BindMarker,
+    Delete,
+    Insert,
+    InValues,
+    ListLiteral,
+    MapLiteral,
+    MultiColumnRelation,
+    Operator,
+    Prepend,
+    Select,
+    SetElement,
+    SetLiteral,
+    SetValue,
+    SingleColumnRelation,
+    Statement,
+    Subtraction,
+    Term,
+    TokenRelation,
+    TupleLiteral,
+    TypeCast,
+    Update,
+    Using,
+)
+from cassflow.devserver._errors import InvalidRequestError
+from cassflow.devserver._schema import ColumnMetadata, TableMetadata
+from cassflow.protocol import ColumnSpec, DataType, TypeCode
+
+_INT = DataType(TypeCode.INT)
+_BIGINT = DataType(TypeCode.BIGINT)
+
+
+class _Collector:
+    def __init__(self, table: TableMetadata) -> None:
+        self.table = table
+        self.specs: dict[int, ColumnSpec] = {}
+
+    def add(self, term: Term | None, dtype: DataType, name: str) -> None:
+        if term is None:
+            return
+        if isinstance(term, TypeCast):
+            self.add(term.term, dtype, name)
+        elif isinstance(term, BindMarker):
+            spec_name = term.name if term.name is not None else name
+            self.specs[term.index] = ColumnSpec(
+                keyspace=self.table.keyspace, table=self.table.name, name=spec_name, type=dtype
+            )
+        elif isinstance(term, ListLiteral | SetLiteral) and dtype.params:
+            for item in term.items:
+                self.add(item, dtype.params[0], name)
+        elif isinstance(term, MapLiteral) and len(dtype.params) == 2:
+            for key, value in term.entries:
+                self.add(key, dtype.params[0], name)
+                self.add(value, dtype.params[1], name)
+        elif isinstance(term, TupleLiteral) and dtype.code is TypeCode.TUPLE:
+            for item, item_type in zip(term.items, dtype.params, strict=False):
+                self.add(item, item_type, name)
+
+    def column(self, name: str) -> ColumnMetadata:
+        column = self.table.column(name)
+        if column is None:
+            raise InvalidRequestError(
+                f"Undefined column name {name} in table {self.table.keyspace}.{self.table.name}"
+            )
+        return column
+
+    def using(self, using: Using) -> None:
+        self.add(using.ttl, _INT, "[ttl]")
+        self.add(using.timestamp, _BIGINT, "[timestamp]")
+
+    def where(self, relations: tuple[object, ...]) -> None:
+        for relation in relations:
+            if isinstance(relation, SingleColumnRelation):
+                column = self.column(relation.column)
+                self._relation(column, relation.operator, relation.value)
+            elif isinstance(relation, TokenRelation):
+                self.add(relation.value, _BIGINT, "partition key token")
+            elif isinstance(relation, MultiColumnRelation):
+                columns = [self.column(c) for c in relation.columns]
+                tuple_type = DataType.tuple_of(*(c.type for c in columns))
+                label = "(" + ",".join(c.name for c in columns) + ")"
+                values = (
+                    relation.value.items
+                    if isinstance(relation.value, InValues)
+                    else (relation.value,)
+                )
+                for value in values:
+                    if isinstance(value, TupleLiteral):
+                        for item, column in zip(value.items, columns, strict=False):
+                            self.add(item, column.type, column.name)
+                    elif relation.operator is Operator.IN and isinstance(
+                        relation.value, BindMarker
+                    ):
+                        self.add(value, DataType.list_of(tuple_type), f"in{label}")
+                    else:
+                        self.add(value, tuple_type, label)
+
+    def _relation(self, column: ColumnMetadata, op: Operator, value: Term) -> None:
+        if op is Operator.IN:
+            if isinstance(value, InValues):
+                for item in value.items:
+                    self.add(item, column.type, column.name)
+            else:
+                self.add(value, DataType.list_of(column.type), f"in({column.name})")
+        elif op is Operator.CONTAINS:
+            element = column.type.params[-1] if column.type.params else column.type
+            self.add(value, element, f"value({column.name})")
+        elif op is Operator.CONTAINS_KEY:
+            self.add(value, column.type.params[0], f"key({column.name})")
+        else:
+            self.add(value, column.type, column.name)
+
+
+def bind_specs(
+    statement: Statement, table: TableMetadata, bind_count: int
+) -> tuple[ColumnSpec, ...]:
+    """One ColumnSpec per bind marker, in index order."""
+    collector = _Collector(table)
+    if isinstance(statement, Select):
+        collector.where(statement.where)
+        collector.add(statement.per_partition_limit, _INT, "[per_partition_limit]")
+        collector.add(statement.limit, _INT, "[limit]")
+    elif isinstance(statement, Insert):
+        for name, term in zip(statement.columns, statement.values, strict=False):
+            collector.add(term, collector.column(name).type, name)
+        collector.using(statement.using)
+    elif isinstance(statement, Update):
+        collector.using(statement.using)
+        for op in statement.operations:
+            column = collector.column(op.column)
+            if isinstance(op, SetValue):
+                collector.add(op.value, column.type, column.name)
+            elif isinstance(op, SetElement):
+                key_type = column.type.params[0] if column.type.code is TypeCode.MAP else _INT
+                collector.add(op.key, key_type, f"key({column.name})")
+                collector.add(op.value, column.type.params[-1], f"value({column.name})")
+            elif isinstance(op, Addition | Subtraction | Prepend):
+                operand = column.type
+                if column.type.code is TypeCode.COUNTER:
+                    operand = _BIGINT
+                elif isinstance(op, Subtraction) and column.type.code is TypeCode.MAP:
+                    operand = DataType.set_of(column.type.params[0])
+                collector.add(op.value, operand, column.name)
+        collector.where(statement.where)
+    elif isinstance(statement, Delete):
+        for deletion in statement.deletions:
+            column = collector.column(deletion.column)
+            if deletion.element is not None:
+                key_type = (
+                    column.type.params[0]
+                    if column.type.code in (TypeCode.MAP, TypeCode.SET)
+                    else _INT
+                )
+                collector.add(deletion.element, key_type, f"key({column.name})")
+        collector.add(statement.timestamp, _BIGINT, "[timestamp]")
+        collector.where(statement.where)
+    missing = [i for i in range(bind_count) if i not in collector.specs]
+    if missing:
+        raise InvalidRequestError(
+            "The dev server cannot tell the type of bind marker number " + str(missing[0] + 1)
+        )
+    return tuple(collector.specs[i] for i in range(bind_count))
+
+
+def partition_key_indexes(statement: Statement, table: TableMetadata) -> tuple[int, ...]:
+    """For each partition key column, the bind marker that carries it (empty if not all do)."""
+    found: dict[str, int] = {}
+    if isinstance(statement, Insert):
+        for name, term in zip(statement.columns, statement.values, strict=False):
+            if isinstance(term, BindMarker):
+                found[name] = term.index
+    elif isinstance(statement, Select | Update | Delete):
+        for relation in statement.where:
+            if (
+                isinstance(relation, SingleColumnRelation)
+                and relation.operator is Operator.EQ
+                and isinstance(relation.value, BindMarker)
+            ):
+                found[relation.column] = relation.value.index
+    indexes = [found.get(c.name) for c in table.partition_key]
+    if any(i is None for i in indexes):
+        return ()
+    return tuple(i for i in indexes if i is not None)
+
+
+def batch_tables(statement: Batch) -> list[tuple[str | None, str]]:
+    """(keyspace, table) of each statement of a batch."""
+    return [(s.table.keyspace, s.table.name) for s in statement.statements]

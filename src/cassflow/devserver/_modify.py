@@ -1,0 +1,545 @@
+"""INSERT, UPDATE and DELETE: statements turned into storage writes, as Cassandra applies them.
+
+Each statement names its rows through the WHERE clause (UPDATE, DELETE) or its values
+(INSERT), then writes cells with one timestamp: ``USING TIMESTAMP``, else the client's default
+timestamp, else the server's clock. INSERT writes the row marker, UPDATE does not (a row made
+by UPDATE disappears when its cells are nulled). Static columns live in the partition's
+static row. Collection operations (append, prepend, element set/remove, map put/remove) read
+the current value and write the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cassflow.cql import (
+    Addition,
+    Delete,
+    Deletion,
+    Insert,
+    Prepend,
+    SetElement,
+    SetField,
+    SetValue,
+    Subtraction,
+    Update,
+    Using,
+)
+from cassflow.devserver._errors import InvalidRequestError
+from cassflow.devserver._keycodec import (
+    STATIC_CK,
+    CkRange,
+    clustering_key,
+    clustering_ranges,
+    partition_key,
+    token,
+)
+from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
+from cassflow.devserver._storage import Storage
+from cassflow.devserver._values import Evaluator, join_collection, split_collection
+from cassflow.devserver._where import Restrictions, analyze
+from cassflow.protocol import UNSET, DataType, TypeCode, Value
+
+_MAX_TTL = 630_720_000  # 20 years, Cassandra's MAX_TTL
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOptions:
+    """Timestamp and TTL of one statement's writes."""
+
+    timestamp: int
+    ttl: int | None
+
+
+def write_options(
+    using: Using, table: TableMetadata, evaluator: Evaluator, default_timestamp: int
+) -> WriteOptions:
+    """Resolve USING TIMESTAMP / TTL (and the table's default_time_to_live)."""
+    timestamp = default_timestamp
+    if using.timestamp is not None:
+        value = evaluator.bigint_value(using.timestamp, "[timestamp]")
+        if value is not None:
+            timestamp = value
+    ttl: int | None = table.options.default_time_to_live or None
+    if using.ttl is not None:
+        value = evaluator.int_value(using.ttl, "[ttl]")
+        if value is not None:
+            if value < 0:
+                raise InvalidRequestError(f"A TTL must be greater or equal to 0, but was {value}")
+            if value > _MAX_TTL:
+                raise InvalidRequestError(
+                    f"ttl is too large. requested ({value}) maximum ({_MAX_TTL})"
+                )
+            ttl = value or None
+    return WriteOptions(timestamp, ttl)
+
+
+def _column(table: TableMetadata, name: str) -> ColumnMetadata:
+    column = table.column(name)
+    if column is None:
+        raise InvalidRequestError(
+            f"Undefined column name {name} in table {table.keyspace}.{table.name}"
+        )
+    return column
+
+
+def _key_value(value: Value, column: ColumnMetadata) -> bytes:
+    if value is UNSET:
+        raise InvalidRequestError(f"Invalid unset value for column {column.name}")
+    if value is None:
+        part = "partition key part" if column.kind is ColumnKind.PARTITION_KEY else "clustering key"
+        raise InvalidRequestError(f"Invalid null value for {part} {column.name}")
+    assert isinstance(value, bytes)
+    if not value and column.kind is ColumnKind.PARTITION_KEY:
+        raise InvalidRequestError("Key may not be empty")
+    return value
+
+
+def _ck(table: TableMetadata, values: Sequence[bytes]) -> bytes:
+    columns = table.clustering_columns
+    if not columns:
+        return STATIC_CK
+    return clustering_key(values, [c.type for c in columns], [c.is_reversed for c in columns])
+
+
+# --- INSERT -------------------------------------------------------------------------------
+
+
+def insert(
+    statement: Insert,
+    table: TableMetadata,
+    evaluator: Evaluator,
+    storage: Storage,
+    *,
+    default_timestamp: int,
+    now: int,
+) -> bool:
+    """Apply an INSERT; returns whether it was applied (False only for IF NOT EXISTS)."""
+    if table.counter:
+        raise InvalidRequestError(
+            "INSERT statements are not allowed on counter tables, use UPDATE instead"
+        )
+    if statement.json is not None:
+        raise InvalidRequestError("INSERT JSON is not supported by the dev server yet")
+    if len(statement.columns) != len(statement.values):
+        raise InvalidRequestError("Unmatched column names/values")
+    seen: set[str] = set()
+    values: dict[str, Value] = {}
+    for name, term in zip(statement.columns, statement.values, strict=True):
+        column = _column(table, name)
+        if name in seen:
+            raise InvalidRequestError(f"Multiple definitions found for column {name}")
+        seen.add(name)
+        values[name] = evaluator.value(term, column.type, name)
+    missing_pk = [c.name for c in table.partition_key if c.name not in values]
+    if missing_pk:
+        raise InvalidRequestError(f"Some partition key parts are missing: {', '.join(missing_pk)}")
+    missing_ck = [c.name for c in table.clustering_columns if c.name not in values]
+    if missing_ck:
+        raise InvalidRequestError(f"Some clustering keys are missing: {', '.join(missing_ck)}")
+    options = write_options(statement.using, table, evaluator, default_timestamp)
+    pk_values = [_key_value(values[c.name], c) for c in table.partition_key]
+    ck_values = [_key_value(values[c.name], c) for c in table.clustering_columns]
+    pk = partition_key(pk_values)
+    tok = token(pk)
+    ck = _ck(table, ck_values)
+    if statement.if_not_exists:
+        existing = storage.read_row(str(table.id), tok, pk, ck, now=now)
+        if existing is not None:
+            return False
+    regular: dict[str, bytes | None] = {}
+    static: dict[str, bytes | None] = {}
+    for name, value in values.items():
+        column = _column(table, name)
+        if column.is_primary_key or value is UNSET:
+            continue
+        target = static if column.kind is ColumnKind.STATIC else regular
+        target[name] = value
+    table_id = str(table.id)
+    with storage.transaction():
+        storage.write(
+            table_id,
+            tok,
+            pk,
+            ck,
+            regular,
+            timestamp=options.timestamp,
+            ttl=options.ttl,
+            row_marker=True,
+            now=now,
+        )
+        if static:
+            storage.write(
+                table_id,
+                tok,
+                pk,
+                STATIC_CK,
+                static,
+                timestamp=options.timestamp,
+                ttl=options.ttl,
+                now=now,
+            )
+    return True
+
+
+# --- UPDATE / DELETE targets --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The rows a modification names: full keys, or (DELETE) clustering ranges."""
+
+    partitions: list[tuple[int, bytes]]
+    rows: list[bytes] | None  # full clustering keys; None: no clustering restriction
+    ranges: list[CkRange] | None  # DELETE slices
+
+
+def _target(
+    table: TableMetadata, restrictions: Restrictions, *, statics_only: bool, deleting_rows: bool
+) -> Target:
+    if restrictions.partition_values is None:
+        missing = [c.name for c in table.partition_key]
+        raise InvalidRequestError(f"Some partition key parts are missing: {', '.join(missing)}")
+    if restrictions.filters or restrictions.token_lower or restrictions.token_upper:
+        raise InvalidRequestError(
+            "Non PRIMARY KEY columns found in where clause: "
+            + ", ".join(f.column.name for f in restrictions.filters)
+            if restrictions.filters
+            else "The token function cannot be used in WHERE clauses for UPDATE statements"
+        )
+    partitions = []
+    for values in restrictions.partitions():
+        pk = partition_key(values)
+        partitions.append((token(pk), pk))
+    clustering = table.clustering_columns
+    prefix_len = len(restrictions.clustering_prefix)
+    has_slice = restrictions.lower is not None or restrictions.upper is not None
+    if not clustering or (prefix_len == len(clustering) and not has_slice):
+        rows = [_ck(table, prefix) for prefix in restrictions.clustering_prefixes()]
+        return Target(partitions, rows, None)
+    if prefix_len == 0 and not has_slice and (statics_only or deleting_rows):
+        return Target(partitions, None, None)
+    if not deleting_rows:
+        missing = [c.name for c in clustering[prefix_len:]]
+        raise InvalidRequestError(f"Some clustering keys are missing: {', '.join(missing)}")
+    ranges: list[CkRange] = []
+    for prefix in restrictions.clustering_prefixes():
+        ranges += clustering_ranges(
+            [c.type for c in clustering],
+            [c.is_reversed for c in clustering],
+            prefix=prefix,
+            lower=restrictions.lower,
+            upper=restrictions.upper,
+        )
+    return Target(partitions, None, ranges)
+
+
+# --- UPDATE -------------------------------------------------------------------------------
+
+
+def update(
+    statement: Update,
+    table: TableMetadata,
+    evaluator: Evaluator,
+    storage: Storage,
+    *,
+    default_timestamp: int,
+    now: int,
+) -> bool:
+    """Apply an UPDATE; returns whether it was applied (False only for IF EXISTS)."""
+    if statement.conditions:
+        raise InvalidRequestError("Conditional updates are not supported by the dev server yet")
+    columns = [_column(table, op.column) for op in statement.operations]
+    for column in columns:
+        if column.is_primary_key:
+            raise InvalidRequestError(f"PRIMARY KEY part {column.name} found in SET part")
+    statics_only = all(c.kind is ColumnKind.STATIC for c in columns)
+    restrictions = analyze(
+        table, statement.where, evaluator, allow_filtering=False, for_select=False
+    )
+    target = _target(table, restrictions, statics_only=statics_only, deleting_rows=False)
+    options = write_options(statement.using, table, evaluator, default_timestamp)
+    table_id = str(table.id)
+    applied = True
+    with storage.transaction():
+        for tok, pk in target.partitions:
+            row_keys = target.rows if target.rows is not None else [STATIC_CK]
+            for ck in row_keys:
+                if statement.if_exists and storage.read_row(table_id, tok, pk, ck, now=now) is None:
+                    applied = False
+                    continue
+                _apply_operations(
+                    statement, table, columns, evaluator, storage, tok, pk, ck, options, now
+                )
+    return applied
+
+
+def _apply_operations(
+    statement: Update,
+    table: TableMetadata,
+    columns: Sequence[ColumnMetadata],
+    evaluator: Evaluator,
+    storage: Storage,
+    tok: int,
+    pk: bytes,
+    ck: bytes,
+    options: WriteOptions,
+    now: int,
+) -> None:
+    table_id = str(table.id)
+    regular: dict[str, bytes | None] = {}
+    static: dict[str, bytes | None] = {}
+    counters: dict[str, int] = {}
+    for op, column in zip(statement.operations, columns, strict=True):
+        if column.type.code is TypeCode.COUNTER:
+            counters[column.name] = _counter_delta(op, column, evaluator)
+            continue
+        if table.counter:
+            raise InvalidRequestError(
+                "Cannot mix counter and non counter columns in the same table"
+            )
+        row_ck = STATIC_CK if column.kind is ColumnKind.STATIC else ck
+        value = _new_value(op, column, evaluator, storage, table_id, tok, pk, row_ck, now)
+        if value is UNSET:
+            continue
+        target = static if column.kind is ColumnKind.STATIC else regular
+        target[column.name] = value
+    if counters:
+        storage.add_counters(table_id, tok, pk, ck, counters, timestamp=options.timestamp)
+    if regular:
+        storage.write(
+            table_id, tok, pk, ck, regular, timestamp=options.timestamp, ttl=options.ttl, now=now
+        )
+    if static:
+        storage.write(
+            table_id,
+            tok,
+            pk,
+            STATIC_CK,
+            static,
+            timestamp=options.timestamp,
+            ttl=options.ttl,
+            now=now,
+        )
+
+
+def _counter_delta(op: object, column: ColumnMetadata, evaluator: Evaluator) -> int:
+    if isinstance(op, Addition | Subtraction):
+        raw = evaluator.value(op.value, DataType(TypeCode.BIGINT), column.name)
+        if not isinstance(raw, bytes):
+            raise InvalidRequestError(f"Invalid null value for counter increment on {column.name}")
+        amount = int.from_bytes(raw, "big", signed=True)
+        return amount if isinstance(op, Addition) else -amount
+    raise InvalidRequestError(
+        f"Cannot set the value of counter column {column.name} (counters can only be "
+        "incremented/decremented, not set)"
+    )
+
+
+def _current(
+    storage: Storage, table_id: str, tok: int, pk: bytes, ck: bytes, column: str, now: int
+) -> bytes | None:
+    row = storage.read_row(table_id, tok, pk, ck, now=now)
+    if row is None or column not in row.cells:
+        return None
+    return row.cells[column].value
+
+
+def _new_value(
+    op: object,
+    column: ColumnMetadata,
+    evaluator: Evaluator,
+    storage: Storage,
+    table_id: str,
+    tok: int,
+    pk: bytes,
+    ck: bytes,
+    now: int,
+) -> Value:
+    dtype = column.type
+    if isinstance(op, SetValue):
+        return evaluator.value(op.value, dtype, column.name)
+    code = dtype.code
+    if isinstance(op, Addition | Subtraction | Prepend):
+        if code not in (TypeCode.LIST, TypeCode.SET, TypeCode.MAP):
+            raise InvalidRequestError(
+                f"Invalid operation ({op.to_cql()}) for non counter column {column.name}"
+            )
+        if not column.is_multi_cell:
+            raise InvalidRequestError(
+                f"Invalid operation ({op.to_cql()}) for frozen collection column {column.name}"
+            )
+        operand_type = (
+            dtype
+            if not (isinstance(op, Subtraction) and code is TypeCode.MAP)
+            else (DataType.set_of(dtype.params[0]))
+        )
+        operand = evaluator.value(op.value, operand_type, column.name)
+        if operand is UNSET:
+            return UNSET
+        current = _current(storage, table_id, tok, pk, ck, column.name, now)
+        items = split_collection(current, dtype) if current else []
+        given = split_collection(operand, operand_type) if isinstance(operand, bytes) else []
+        if isinstance(op, Addition):
+            if code is TypeCode.MAP:
+                merged = dict(items)
+                merged.update(dict(given))
+                items = list(merged.items())
+            else:
+                items = list(items) + list(given)
+        elif isinstance(op, Prepend):
+            if code is not TypeCode.LIST:
+                raise InvalidRequestError(
+                    f"Invalid operation ({op.to_cql()}) for non list column {column.name}"
+                )
+            items = list(given) + list(items)
+        elif code is TypeCode.MAP:
+            items = [(k, v) for k, v in items if k not in set(given)]
+        else:
+            items = [e for e in items if e not in set(given)]
+        return join_collection(items, dtype) if items else None
+    if isinstance(op, SetElement):
+        if code not in (TypeCode.LIST, TypeCode.MAP):
+            raise InvalidRequestError(
+                f"Invalid operation ({op.to_cql()}) for non list/map column {column.name}"
+            )
+        current = _current(storage, table_id, tok, pk, ck, column.name, now)
+        items = split_collection(current, dtype) if current else []
+        if code is TypeCode.MAP:
+            key = evaluator.value(op.key, dtype.params[0], column.name)
+            value = evaluator.value(op.value, dtype.params[1], column.name)
+            merged = dict(items)
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+            return join_collection(list(merged.items()), dtype) if merged else None
+        index = evaluator.int_value(op.key, f"[list index of {column.name}]")
+        if index is None or not 0 <= index < len(items):
+            raise InvalidRequestError(
+                f"List index {index} out of bound, list has size {len(items)}"
+            )
+        value = evaluator.value(op.value, dtype.params[0], column.name)
+        if value is None:
+            del items[index]
+        else:
+            items[index] = value
+        return join_collection(items, dtype) if items else None
+    if isinstance(op, SetField):
+        raise InvalidRequestError(
+            "Setting a user type field is not supported by the dev server yet"
+        )
+    raise InvalidRequestError(f"Unsupported operation {op!r}")
+
+
+# --- DELETE -------------------------------------------------------------------------------
+
+
+def delete(
+    statement: Delete,
+    table: TableMetadata,
+    evaluator: Evaluator,
+    storage: Storage,
+    *,
+    default_timestamp: int,
+    now: int,
+) -> bool:
+    """Apply a DELETE; returns whether it was applied (False only for IF EXISTS)."""
+    if statement.conditions:
+        raise InvalidRequestError("Conditional deletes are not supported by the dev server yet")
+    columns = [_column(table, d.column) for d in statement.deletions]
+    for column in columns:
+        if column.is_primary_key:
+            raise InvalidRequestError(
+                f"Invalid identifier {column.name} for deletion (should not be a PRIMARY KEY part)"
+            )
+    statics_only = bool(columns) and all(c.kind is ColumnKind.STATIC for c in columns)
+    restrictions = analyze(
+        table, statement.where, evaluator, allow_filtering=False, for_select=False
+    )
+    target = _target(table, restrictions, statics_only=statics_only, deleting_rows=not columns)
+    timestamp = default_timestamp
+    if statement.timestamp is not None:
+        value = evaluator.bigint_value(statement.timestamp, "[timestamp]")
+        if value is not None:
+            timestamp = value
+    table_id = str(table.id)
+    applied = True
+    with storage.transaction():
+        for tok, pk in target.partitions:
+            if statement.if_exists and not any(
+                True for _ in storage.read_partition(table_id, tok, pk, now=now)
+            ):
+                applied = False
+                continue
+            if not columns:
+                if target.rows is not None:
+                    for ck in target.rows:
+                        storage.delete_rows(table_id, tok, pk, CkRange.row(ck), timestamp=timestamp)
+                elif target.ranges is not None:
+                    for rng in target.ranges:
+                        storage.delete_rows(table_id, tok, pk, rng, timestamp=timestamp)
+                else:
+                    storage.delete_partition(table_id, tok, pk, timestamp=timestamp)
+                continue
+            keys = target.rows if target.rows is not None else [STATIC_CK]
+            for ck in keys:
+                _delete_columns(
+                    statement.deletions,
+                    columns,
+                    table_id,
+                    storage,
+                    tok,
+                    pk,
+                    ck,
+                    timestamp,
+                    evaluator,
+                    now,
+                )
+    return applied
+
+
+def _delete_columns(
+    deletions: Sequence[Deletion],
+    columns: Sequence[ColumnMetadata],
+    table_id: str,
+    storage: Storage,
+    tok: int,
+    pk: bytes,
+    ck: bytes,
+    timestamp: int,
+    evaluator: Evaluator,
+    now: int,
+) -> None:
+    for deletion, column in zip(deletions, columns, strict=True):
+        row_ck = STATIC_CK if column.kind is ColumnKind.STATIC else ck
+        if deletion.element is None and deletion.field is None:
+            storage.delete_cells(table_id, tok, pk, row_ck, [column.name], timestamp=timestamp)
+            continue
+        if deletion.field is not None:
+            raise InvalidRequestError(
+                "Deleting a user type field is not supported by the dev server yet"
+            )
+        dtype = column.type
+        current = _current(storage, table_id, tok, pk, row_ck, column.name, now)
+        items = split_collection(current, dtype) if current else []
+        if dtype.code is TypeCode.MAP:
+            key = evaluator.value(deletion.element, dtype.params[0], column.name)  # type: ignore[arg-type]
+            items = [(k, v) for k, v in items if k != key]
+        elif dtype.code is TypeCode.LIST:
+            index = evaluator.int_value(deletion.element, f"[list index of {column.name}]")  # type: ignore[arg-type]
+            if index is None or not 0 <= index < len(items):
+                raise InvalidRequestError(
+                    f"List index {index} out of bound, list has size {len(items)}"
+                )
+            del items[index]
+        elif dtype.code is TypeCode.SET:
+            element = evaluator.value(deletion.element, dtype.params[0], column.name)  # type: ignore[arg-type]
+            items = [e for e in items if e != element]
+        else:
+            raise InvalidRequestError(
+                f"Invalid deletion operation for non collection column {column.name}"
+            )
+        value = join_collection(items, dtype) if items else None
+        storage.write(table_id, tok, pk, row_ck, {column.name: value}, timestamp=timestamp, now=now)

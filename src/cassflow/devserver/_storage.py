@@ -1,0 +1,631 @@
+"""Cells with timestamps and TTLs in SQLite, reconciled the way Cassandra reconciles them.
+
+Theory of operation:
+
+* One SQLite row per cell, keyed ``(tid, token, pk, ck, col)`` in a ``WITHOUT ROWID`` table,
+  so the primary key B-tree *is* the storage order: token, then routing key bytes, then the
+  byte-comparable clustering key (:mod:`._keycodec`), then column. ``tid`` is a small integer
+  standing for the table's UUID (table ``tables``). Column ``""`` is the row marker that
+  INSERT writes; a ``NULL`` value is a cell tombstone.
+* Writes are upserts whose ``WHERE`` clause is Cassandra's cell reconciliation (``Cells``
+  in 4.1): the greater timestamp wins; at equal timestamps a tombstone beats an expiring
+  cell, which beats a regular cell; two expiring cells are ranked by expiry time; last, the
+  greater value (unsigned bytes) wins.
+* Partition, row and range deletions are clustering-key ranges with a timestamp (a
+  partition deletion is the range covering every key, static row included). Deleting
+  removes the covered cells with timestamps up to the deletion's; the range is kept (table
+  ``tombstones`` and an in-memory copy) so that a later write with an older timestamp is
+  discarded without touching SQLite. Because shadowed data is never stored, reads never
+  consult tombstones: they return the live cells, i.e. not tombstones and not expired.
+* Reads stream from SQLite cursors and group consecutive cells into :class:`Row` objects.
+  A row is returned while it has a live marker or a live cell.
+* Each public write runs in its own transaction unless called inside :meth:`Storage.transaction`.
+  The database runs in WAL mode with ``synchronous=NORMAL``: a commit survives a crash of
+  the process, and a power loss may drop the last commits (Cassandra's default periodic
+  commit log is no stronger).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, NamedTuple
+
+from cassflow.devserver._keycodec import CkRange, merge_ranges
+from cassflow.errors import CassflowError
+
+__all__ = ["DB_FILENAME", "Cell", "Row", "Storage", "StorageError"]
+
+logger = logging.getLogger(__name__)
+
+#: The name of the storage file in a data directory (the server's choice; any name works).
+DB_FILENAME: Final = "cassflow-dev.sqlite3"
+
+# Bumped when the tables below change incompatibly; an older server refuses a newer file.
+_SCHEMA_VERSION: Final = 1
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS tables (
+    uuid TEXT PRIMARY KEY,
+    tid INTEGER NOT NULL UNIQUE
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cells (
+    tid INTEGER NOT NULL,
+    token INTEGER NOT NULL,
+    pk BLOB NOT NULL,
+    ck BLOB NOT NULL,
+    col TEXT NOT NULL,
+    value BLOB,
+    ts INTEGER NOT NULL,
+    expires_at INTEGER,
+    ttl INTEGER,
+    PRIMARY KEY (tid, token, pk, ck, col)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tombstones (
+    tid INTEGER NOT NULL,
+    token INTEGER NOT NULL,
+    pk BLOB NOT NULL,
+    lo BLOB NOT NULL,
+    hi BLOB,
+    ts INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS tombstones_by_partition ON tombstones (tid, token, pk);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+"""
+
+# Rank of a cell among cells of equal timestamp: tombstone > expiring > regular.
+_RANK: Final = (
+    "CASE WHEN {t}.value IS NULL THEN 2 WHEN {t}.expires_at IS NOT NULL THEN 1 ELSE 0 END"
+)
+_UPSERT: Final = f"""
+INSERT INTO cells (tid, token, pk, ck, col, value, ts, expires_at, ttl)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (tid, token, pk, ck, col) DO UPDATE SET
+    value = excluded.value, ts = excluded.ts, expires_at = excluded.expires_at, ttl = excluded.ttl
+WHERE (excluded.ts, {_RANK.format(t="excluded")}, ifnull(excluded.expires_at, 0),
+       ifnull(excluded.value, x''))
+    > (cells.ts, {_RANK.format(t="cells")}, ifnull(cells.expires_at, 0), ifnull(cells.value, x''))
+"""
+_LIVE: Final = "value IS NOT NULL AND (expires_at IS NULL OR expires_at > ?)"
+
+_INT64_SPAN: Final = 1 << 64
+_INT64_MIN: Final = -(1 << 63)
+
+
+class StorageError(CassflowError):
+    """The storage cannot be used: a data file from a newer version, or a closed storage."""
+
+
+class Cell(NamedTuple):
+    """A live cell as read back."""
+
+    #: The serialized value.
+    value: bytes
+    #: Write timestamp, microseconds since the epoch (``WRITETIME``).
+    timestamp: int
+    #: Seconds left to live (``TTL``), or None when the cell does not expire.
+    ttl: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A live row: its position and its live cells (the row marker is not among them).
+
+    ``ck`` is the encoded clustering key; :data:`~._keycodec.STATIC_CK` (``b""``) is the
+    static row in a table with clustering columns, or the only row of a table without them.
+    ``cells`` may be empty: the row then lives through its marker alone.
+    """
+
+    token: int
+    pk: bytes
+    ck: bytes
+    cells: dict[str, Cell]
+
+
+class _Tombstone(NamedTuple):
+    lo: bytes
+    hi: bytes | None
+    ts: int
+    rowid: int
+
+    def covers(self, lo: bytes, hi: bytes | None) -> bool:
+        return self.lo <= lo and (self.hi is None or (hi is not None and hi <= self.hi))
+
+    def contains(self, ck: bytes) -> bool:
+        return self.lo <= ck and (self.hi is None or ck < self.hi)
+
+
+def _now(now: int | None) -> int:
+    return int(time.time()) if now is None else now
+
+
+class Storage:
+    """The dev server's data: cells, tombstones and a small key-value ``meta`` table.
+
+    ``path`` is the SQLite database file (created if missing, with its parent directories;
+    conventionally ``data_dir / DB_FILENAME``; SQLite keeps ``-wal`` and ``-shm`` files next to
+    it), or None for a private in-memory database.
+
+    Not thread-safe: use one instance from one thread at a time (the server's asyncio
+    thread). Every call is synchronous and short except scans, which are iterators; finish
+    or drop an iterator before writing to what it reads.
+
+    Keys: ``table_id`` is the table's UUID as text; ``token`` and ``pk`` come from
+    :func:`~._keycodec.token` and :func:`~._keycodec.partition_key`; ``ck`` from
+    :func:`~._keycodec.clustering_key`. Timestamps are microseconds, ``now`` and TTLs are
+    seconds (``now`` defaults to the wall clock; tests pass it).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+        if path is None:
+            target = ":memory:"
+        else:
+            file = Path(path)
+            file.parent.mkdir(parents=True, exist_ok=True)
+            target = str(file)
+        # check_same_thread=False: the server may open the storage before its event loop
+        # thread starts; the single-thread rule is the caller's (see the class docstring).
+        self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        self._path = target
+        self._depth = 0
+        self._closed = False
+        try:
+            self._setup()
+        except BaseException:
+            self._db.close()
+            raise
+        self._tids: dict[str, int] = {}
+        self._tombstones: dict[int, dict[tuple[int, bytes], list[_Tombstone]]] = {}
+        self._load_caches()
+        logger.debug("storage opened", extra={"path": target})
+
+    def _setup(self) -> None:
+        db = self._db
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > _SCHEMA_VERSION:
+            raise StorageError(
+                f"{self._path} has storage format {version}; this cassflow reads up to "
+                f"{_SCHEMA_VERSION}"
+            )
+        if self._path != ":memory:":
+            db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints fsync; one per ~40 MB of WAL instead of 4 MB keeps single-row commits fast.
+        db.execute("PRAGMA wal_autocheckpoint=10000")
+        db.execute("PRAGMA temp_store=MEMORY")
+        db.execute("PRAGMA cache_size=-65536")  # 64 MiB of page cache
+        db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+
+    def _load_caches(self) -> None:
+        self._tids = dict(self._db.execute("SELECT uuid, tid FROM tables"))
+        self._tombstones = {}
+        rows = self._db.execute("SELECT tid, token, pk, lo, hi, ts, rowid FROM tombstones")
+        for tid, tok, pk, lo, hi, ts, rowid in rows:
+            partitions = self._tombstones.setdefault(tid, {})
+            partitions.setdefault((tok, pk), []).append(_Tombstone(lo, hi, ts, rowid))
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def close(self) -> None:
+        """Commit nothing further and close the database. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._depth:
+            logger.warning("storage closed inside a transaction; rolling it back")
+            self._db.execute("ROLLBACK")
+        self._db.close()
+        logger.debug("storage closed", extra={"path": self._path})
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Group writes into one atomic, durable unit (a BATCH); nests.
+
+        On an exception everything written inside is rolled back and the exception goes on.
+        Writes inside also commit faster, one commit for all of them.
+        """
+        self._check_open()
+        savepoint = f"sp{self._depth}"
+        self._db.execute(f"SAVEPOINT {savepoint}")
+        self._depth += 1
+        try:
+            yield
+        except BaseException:
+            self._depth -= 1
+            self._db.execute(f"ROLLBACK TO {savepoint}")
+            self._db.execute(f"RELEASE {savepoint}")
+            self._load_caches()
+            raise
+        self._depth -= 1
+        self._db.execute(f"RELEASE {savepoint}")
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StorageError("the storage is closed")
+
+    def _tid(self, table_id: str) -> int:
+        tid = self._tids.get(table_id)
+        if tid is None:
+            tid = max(self._tids.values(), default=0) + 1
+            self._db.execute("INSERT INTO tables (uuid, tid) VALUES (?, ?)", (table_id, tid))
+            self._tids[table_id] = tid
+        return tid
+
+    # ---------------------------------------------------------------------- writes
+
+    def _deleted_at(self, tid: int, token: int, pk: bytes, ck: bytes) -> int | None:
+        """The newest deletion covering a row, from the in-memory copy of the tombstones."""
+        partitions = self._tombstones.get(tid)
+        if not partitions:
+            return None
+        newest = None
+        for tomb in partitions.get((token, pk), ()):
+            if tomb.contains(ck) and (newest is None or tomb.ts > newest):
+                newest = tomb.ts
+        return newest
+
+    def write(
+        self,
+        table_id: str,
+        token: int,
+        pk: bytes,
+        ck: bytes,
+        cells: Mapping[str, bytes | None],
+        *,
+        timestamp: int,
+        ttl: int | None = None,
+        row_marker: bool = False,
+        now: int | None = None,
+    ) -> None:
+        """Write cells of one row, all with ``timestamp`` (and ``ttl`` seconds, if not None/0).
+
+        A ``None`` value writes a cell tombstone (``SET c = null``, ``DELETE c``).
+        ``row_marker`` also writes the row marker (INSERT does; UPDATE does not), which keeps
+        the row alive while its cells are null. Each cell is reconciled with the stored one
+        as Cassandra does; the whole write is dropped if a partition, range or row deletion
+        with a timestamp >= ``timestamp`` covers the row.
+        """
+        self._check_open()
+        tid = self._tid(table_id)
+        deleted = self._deleted_at(tid, token, pk, ck)
+        if deleted is not None and timestamp <= deleted:
+            return
+        ttl = ttl or None
+        expires_at = None if ttl is None else _now(now) + ttl
+        params = [
+            (tid, token, pk, ck, col, value, timestamp)
+            + ((None, None) if value is None else (expires_at, ttl))
+            for col, value in cells.items()
+        ]
+        if row_marker:
+            params.append((tid, token, pk, ck, "", b"", timestamp, expires_at, ttl))
+        if not params:
+            return
+        if self._depth:
+            self._db.executemany(_UPSERT, params)
+            return
+        # The hot path of single-row writes: a plain transaction, no savepoint bookkeeping.
+        self._db.execute("BEGIN")
+        try:
+            self._db.executemany(_UPSERT, params)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def delete_cells(
+        self,
+        table_id: str,
+        token: int,
+        pk: bytes,
+        ck: bytes,
+        columns: Iterable[str],
+        *,
+        timestamp: int,
+    ) -> None:
+        """Write cell tombstones for ``columns`` (same as :meth:`write` with ``None`` values)."""
+        self.write(table_id, token, pk, ck, dict.fromkeys(columns), timestamp=timestamp)
+
+    def add_counters(
+        self,
+        table_id: str,
+        token: int,
+        pk: bytes,
+        ck: bytes,
+        deltas: Mapping[str, int],
+        *,
+        timestamp: int,
+    ) -> None:
+        """Add to counter cells (8-byte signed values, wrapping like Java longs).
+
+        A missing counter starts at 0. A counter cell tombstone always wins, as in Cassandra:
+        a deleted counter column stays deleted. Row, range and partition deletions shadow
+        increments with older timestamps, like any write.
+        """
+        self._check_open()
+        tid = self._tid(table_id)
+        deleted = self._deleted_at(tid, token, pk, ck)
+        if deleted is not None and timestamp <= deleted:
+            return
+        with self.transaction():
+            for col, delta in deltas.items():
+                found = self._db.execute(
+                    "SELECT value, ts FROM cells"
+                    " WHERE tid = ? AND token = ? AND pk = ? AND ck = ? AND col = ?",
+                    (tid, token, pk, ck, col),
+                ).fetchone()
+                if found is not None and found[0] is None:
+                    continue
+                old = 0 if found is None else int.from_bytes(found[0], "big", signed=True)
+                total = (old + delta - _INT64_MIN) % _INT64_SPAN + _INT64_MIN
+                self._db.execute(
+                    "INSERT OR REPLACE INTO cells"
+                    " (tid, token, pk, ck, col, value, ts, expires_at, ttl)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL)",
+                    (
+                        tid,
+                        token,
+                        pk,
+                        ck,
+                        col,
+                        total.to_bytes(8, "big", signed=True),
+                        timestamp if found is None else max(found[1], timestamp),
+                    ),
+                )
+
+    def delete_partition(self, table_id: str, token: int, pk: bytes, *, timestamp: int) -> None:
+        """Delete a whole partition (static row included) as of ``timestamp``."""
+        self.delete_rows(table_id, token, pk, CkRange(b""), timestamp=timestamp)
+
+    def delete_rows(
+        self, table_id: str, token: int, pk: bytes, rows: CkRange, *, timestamp: int
+    ) -> None:
+        """Delete the rows of a partition whose clustering keys are in ``rows``.
+
+        One row: ``CkRange.row(ck)``; a slice: a range from
+        :func:`~._keycodec.clustering_ranges` (call once per range). Cells with a
+        timestamp <= ``timestamp`` go now, and later writes with such timestamps are
+        discarded.
+        """
+        self._check_open()
+        if rows.is_empty():
+            return
+        with self.transaction():
+            tid = self._tid(table_id)
+            sql = "DELETE FROM cells WHERE tid = ? AND token = ? AND pk = ? AND ck >= ? AND ts <= ?"
+            params: tuple[Any, ...] = (tid, token, pk, rows.start, timestamp)
+            if rows.end is not None:
+                sql += " AND ck < ?"
+                params += (rows.end,)
+            self._db.execute(sql, params)
+            self._add_tombstone(tid, token, pk, rows, timestamp)
+
+    def _add_tombstone(self, tid: int, token: int, pk: bytes, rows: CkRange, ts: int) -> None:
+        partition = self._tombstones.setdefault(tid, {}).setdefault((token, pk), [])
+        if any(t.covers(rows.start, rows.end) and t.ts >= ts for t in partition):
+            return
+        # Older tombstones that the new one covers can go.
+        kept = []
+        for tomb in partition:
+            if tomb.ts <= ts and _Tombstone(rows.start, rows.end, ts, 0).covers(tomb.lo, tomb.hi):
+                self._db.execute("DELETE FROM tombstones WHERE rowid = ?", (tomb.rowid,))
+            else:
+                kept.append(tomb)
+        cursor = self._db.execute(
+            "INSERT INTO tombstones (tid, token, pk, lo, hi, ts) VALUES (?, ?, ?, ?, ?, ?)",
+            (tid, token, pk, rows.start, rows.end, ts),
+        )
+        assert cursor.lastrowid is not None
+        kept.append(_Tombstone(rows.start, rows.end, ts, cursor.lastrowid))
+        partition[:] = kept
+
+    def truncate(self, table_id: str) -> None:
+        """Remove every cell and tombstone of a table (TRUNCATE)."""
+        self._check_open()
+        tid = self._tids.get(table_id)
+        if tid is None:
+            return
+        with self.transaction():
+            self._db.execute("DELETE FROM cells WHERE tid = ?", (tid,))
+            self._db.execute("DELETE FROM tombstones WHERE tid = ?", (tid,))
+        self._tombstones.pop(tid, None)
+
+    def drop_table(self, table_id: str) -> None:
+        """Forget a table and all its data (DROP TABLE; a new table gets a new id)."""
+        self._check_open()
+        if table_id not in self._tids:
+            return
+        with self.transaction():
+            self.truncate(table_id)
+            self._db.execute("DELETE FROM tables WHERE uuid = ?", (table_id,))
+        del self._tids[table_id]
+
+    # ----------------------------------------------------------------------- reads
+
+    def read_row(
+        self, table_id: str, token: int, pk: bytes, ck: bytes, *, now: int | None = None
+    ) -> Row | None:
+        """One row (e.g. a partition's static row, ``ck=b""``), or None when it is not live."""
+        self._check_open()
+        tid = self._tids.get(table_id)
+        if tid is None:
+            return None
+        now = _now(now)
+        cursor = self._db.execute(
+            "SELECT col, value, ts, expires_at - ? FROM cells"
+            f" WHERE tid = ? AND token = ? AND pk = ? AND ck = ? AND {_LIVE}",
+            (now, tid, token, pk, ck, now),
+        )
+        found = False
+        cells: dict[str, Cell] = {}
+        for col, value, ts, ttl in cursor:
+            found = True
+            if col:
+                cells[col] = Cell(value, ts, ttl)
+        return Row(token, pk, ck, cells) if found else None
+
+    def read_partition(
+        self,
+        table_id: str,
+        token: int,
+        pk: bytes,
+        *,
+        ranges: Sequence[CkRange] | None = None,
+        reverse: bool = False,
+        start_after: bytes | None = None,
+        now: int | None = None,
+    ) -> Iterator[Row]:
+        """The live rows of one partition in clustering order (``reverse``: backwards).
+
+        ``ranges`` (from :func:`~._keycodec.clustering_ranges`, possibly several, possibly
+        overlapping) limit the clustering keys; None reads the whole partition, the static
+        row (``ck=b""``) first, or last when reversed. ``start_after`` resumes after that
+        clustering key in the direction of reading (paging inside a partition).
+        """
+        self._check_open()
+        tid = self._tids.get(table_id)
+        if tid is None:
+            return
+        now = _now(now)
+        spans = [CkRange(b"")] if ranges is None else merge_ranges(ranges)
+        if start_after is not None:
+            # Full keys are prefix-free, so the first key after ``ck`` is >= ck + 00.
+            rest = CkRange(start_after + b"\x00") if not reverse else CkRange(b"", start_after)
+            spans = _clip(spans, rest)
+        if reverse:
+            spans.reverse()
+        order = "DESC" if reverse else "ASC"
+        for span in spans:
+            sql = (
+                "SELECT ck, col, value, ts, expires_at - ? FROM cells"
+                f" WHERE tid = ? AND token = ? AND pk = ? AND ck >= ? AND {_LIVE}"
+            )
+            params: tuple[Any, ...] = (now, tid, token, pk, span.start, now)
+            if span.end is not None:
+                sql += " AND ck < ?"
+                params += (span.end,)
+            sql += f" ORDER BY ck {order}"
+            cursor = self._db.execute(sql, params)
+            try:
+                yield from _group_partition(cursor, token, pk)
+            finally:
+                cursor.close()
+
+    def scan(
+        self,
+        table_id: str,
+        *,
+        token_after: int | None = None,
+        token_until: int | None = None,
+        start_after: tuple[int, bytes, bytes] | None = None,
+        now: int | None = None,
+    ) -> Iterator[Row]:
+        """The live rows of a table in (token, pk, ck) order, streamed.
+
+        ``token_after < token <= token_until`` when given (Cassandra's token ranges; for
+        ``>=``/``<`` pass ``t - 1``). ``start_after=(token, pk, ck)`` resumes after that row
+        (paging: pass the last row returned). Statics come first in each partition, as
+        rows with ``ck == b""``.
+        """
+        self._check_open()
+        tid = self._tids.get(table_id)
+        if tid is None:
+            return
+        now = _now(now)
+        sql = "SELECT token, pk, ck, col, value, ts, expires_at - ? FROM cells WHERE tid = ?"
+        params: tuple[Any, ...] = (now, tid)
+        if start_after is not None:
+            sql += " AND (token, pk, ck) > (?, ?, ?)"
+            params += start_after
+        if token_after is not None:
+            sql += " AND token > ?"
+            params += (token_after,)
+        if token_until is not None:
+            sql += " AND token <= ?"
+            params += (token_until,)
+        sql += f" AND {_LIVE} ORDER BY token, pk, ck"
+        cursor = self._db.execute(sql, (*params, now))
+        try:
+            yield from _group_table(cursor)
+        finally:
+            cursor.close()
+
+    # ------------------------------------------------------------------------ meta
+
+    def get_meta(self, key: str) -> bytes | None:
+        """A value stored with :meth:`put_meta`, or None."""
+        self._check_open()
+        found = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if found is None else bytes(found[0])
+
+    def put_meta(self, key: str, value: bytes) -> None:
+        """Store a value (the schema, roles, ...) under ``key``, replacing any previous one."""
+        self._check_open()
+        with self.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, bytes(value))
+            )
+
+    def delete_meta(self, key: str) -> None:
+        """Remove ``key`` from the meta table, if present."""
+        self._check_open()
+        with self.transaction():
+            self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+
+
+def _clip(spans: Sequence[CkRange], limit: CkRange) -> list[CkRange]:
+    clipped = []
+    for span in spans:
+        start = max(span.start, limit.start)
+        ends = [e for e in (span.end, limit.end) if e is not None]
+        rng = CkRange(start, min(ends) if ends else None)
+        if not rng.is_empty():
+            clipped.append(rng)
+    return clipped
+
+
+def _group_partition(cursor: Iterable[Any], token: int, pk: bytes) -> Iterator[Row]:
+    # Cells come ordered by clustering key; each change of key closes a row.
+    current: bytes | None = None
+    cells: dict[str, Cell] = {}
+    for ck, col, value, ts, ttl in cursor:
+        if ck != current:
+            if current is not None:
+                yield Row(token, pk, current, cells)
+            current = ck
+            cells = {}
+        if col:
+            cells[col] = Cell(value, ts, ttl)
+    if current is not None:
+        yield Row(token, pk, current, cells)
+
+
+def _group_table(cursor: Iterable[Any]) -> Iterator[Row]:
+    current: tuple[int, bytes, bytes] | None = None
+    cells: dict[str, Cell] = {}
+    for tok, pk, ck, col, value, ts, ttl in cursor:
+        if current is None or ck != current[2] or pk != current[1] or tok != current[0]:
+            if current is not None:
+                yield Row(current[0], current[1], current[2], cells)
+            current = (tok, pk, ck)
+            cells = {}
+        if col:
+            cells[col] = Cell(value, ts, ttl)
+    if current is not None:
+        yield Row(current[0], current[1], current[2], cells)
