@@ -69,6 +69,7 @@ from cassflow.errors import CassflowError
         ),
         ("DROP INDEX ks._idx", "line 1:14 no viable alternative at character '_'"),
         ("SELECT 'open", "line 1:12 mismatched character '<EOF>' expecting '''"),
+        ("SELECT * FROM @ ?", "line 1:14 no viable alternative at character '@'"),
         # Errors Cassandra's grammar actions raise, without a position.
         ("USE ?", "Bind variables cannot be used for keyspace names"),
         ("SELECT * FROM ?", "Bind variables cannot be used for table names"),

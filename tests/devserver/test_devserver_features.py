@@ -191,3 +191,32 @@ def test_cassflow_dev_runs_in_the_foreground_and_stops_on_sigterm(tmp_path: Path
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+def test_write_volume_shows_up_as_compactions_in_system_views() -> None:
+    from cassflow.devserver._compaction import CompactionSimulator
+
+    with DevServer(compaction=CompactionSimulator(flush_cells=50, seconds_per_compaction=60)) as s:
+        cluster = cluster_for(s)
+        session = cluster.connect()
+        session.execute(KEYSPACE_DDL.format("c"))
+        session.execute("CREATE TABLE c.t (k int PRIMARY KEY, v int)")
+        insert = session.prepare("INSERT INTO c.t (k, v) VALUES (?, ?)")
+        for i in range(500):
+            session.execute(insert, (i, i))
+        tasks = list(
+            session.execute(
+                "SELECT keyspace_name, table_name, kind FROM system_views.sstable_tasks"
+            )
+        )
+        assert tasks
+        assert {(t.keyspace_name, t.table_name, t.kind) for t in tasks} == {
+            ("c", "t", "compaction")
+        }
+        pool = session.execute(
+            "SELECT active_tasks, pending_tasks FROM system_views.thread_pools "
+            "WHERE name = 'CompactionExecutor'"
+        ).one()
+        assert pool.active_tasks == len(tasks)
+        assert pool.pending_tasks > 0
+        cluster.shutdown()

@@ -197,14 +197,9 @@ class ParserBase:
     # -- errors -------------------------------------------------------------------------
 
     def _error(self, body: str, offending: Token, decision: Token) -> CqlSyntaxError:
-        for lex_error in self.lex_errors:
-            # The lexer met its error before it produced the offending token: it comes first.
-            if lex_error.offset <= offending.start:
-                return CqlSyntaxError(
-                    f"line {lex_error.line}:{lex_error.column} {lex_error.message}",
-                    line=lex_error.line,
-                    column=lex_error.column,
-                )
+        earlier = self._lexer_error_before(offending)
+        if earlier is not None:
+            return earlier
         header = (
             "line 0:-1" if offending.kind == EOF else f"line {offending.line}:{offending.column}"
         )
@@ -236,7 +231,21 @@ class ParserBase:
         """An error Cassandra's grammar actions add by hand: the bare message, no position in
         the text (the exception still records where it was)."""
         where = self.tok if token is None else token
+        earlier = self._lexer_error_before(where)
+        if earlier is not None:
+            return earlier
         return CqlSyntaxError(message, line=where.line, column=where.column)
+
+    def _lexer_error_before(self, token: Token) -> CqlSyntaxError | None:
+        # The lexer met its error before it produced `token`: Cassandra reports it first.
+        for lex_error in self.lex_errors:
+            if lex_error.offset <= token.start:
+                return CqlSyntaxError(
+                    f"line {lex_error.line}:{lex_error.column} {lex_error.message}",
+                    line=lex_error.line,
+                    column=lex_error.column,
+                )
+        return None
 
     def finish(self) -> None:
         """Fail with the lexer's first error, if any, once the statement parsed."""

@@ -47,6 +47,7 @@ from cassflow.devserver._auth import (
     RoleManager,
 )
 from cassflow.devserver._binds import bind_specs, partition_key_indexes
+from cassflow.devserver._compaction import CompactionSimulator
 from cassflow.devserver._ddl import apply_ddl
 from cassflow.devserver._errors import (
     AlreadyExistsError,
@@ -123,9 +124,16 @@ def _metadata_id(columns: Sequence[ColumnSpec]) -> bytes:
 class Executor:
     """Runs requests for one node; call from the server's event loop thread only."""
 
-    def __init__(self, storage: Storage, *, roles: RoleManager | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        roles: RoleManager | None = None,
+        compaction: CompactionSimulator | None = None,
+    ) -> None:
         self.storage = storage
         self.roles = roles
+        self.compaction = compaction or CompactionSimulator()
         stored = storage.get_meta(_SCHEMA_KEY)
         self.schema = Schema.from_json(stored.decode()) if stored else Schema.initial()
         host_id = storage.get_meta(_HOST_ID_KEY)
@@ -423,6 +431,7 @@ class Executor:
             node=self.node,
             clients=self._clients(),
             settings=None,
+            compaction=self.compaction.state() if table.keyspace == "system_views" else None,
         )
         page = select(
             statement,
@@ -468,6 +477,12 @@ class Executor:
         timestamp: int,
         now: int,
     ) -> Outcome:
+        cells = (
+            len(statement.columns)
+            if isinstance(statement, Insert)
+            else (len(statement.operations) if isinstance(statement, Update) else 1)
+        )
+        self.compaction.record_writes(table.keyspace, table.name, cells + 1)
         if isinstance(statement, Insert):
             applied = insert(
                 statement, table, evaluator, self.storage, default_timestamp=timestamp, now=now
@@ -573,6 +588,7 @@ class Executor:
                 current = self.schema.table(keyspace.name, table.name)
                 if current is None or current.id != table.id:
                     self.storage.drop_table(str(table.id))
+                    self.compaction.forget(keyspace.name, table.name)
                     if self.roles is not None:
                         self.roles.drop_resource(Resource.of_table(keyspace.name, table.name))
             if self.schema.keyspace(keyspace.name) is None and self.roles is not None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from cassflow.devserver._auth import RoleManager
+from cassflow.devserver._compaction import CompactionSimulator
 from cassflow.devserver._executor import Executor
 from cassflow.devserver._faults import FaultInjector
 from cassflow.devserver._server import CqlServer
@@ -51,11 +52,14 @@ class DevServer:
         data_dir: str | Path | None = None,
         auth: bool = False,
         faults: str | Path | None = None,
+        compaction: CompactionSimulator | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.data_dir = Path(data_dir) if data_dir is not None else None
         self.auth = auth
+        #: Simulated compaction; tune it (flush_cells, seconds_per_compaction) for tests.
+        self.compaction = compaction or CompactionSimulator()
         self.faults = FaultInjector()
         if faults is not None:
             self.faults.load_file(faults)
@@ -88,7 +92,11 @@ class DevServer:
                 lambda value: storage.put_meta(_AUTH_META_KEY, value),
             )
             roles.bootstrap()
-        server = CqlServer(Executor(storage, roles=roles), authenticator=roles, faults=self.faults)
+        server = CqlServer(
+            Executor(storage, roles=roles, compaction=self.compaction),
+            authenticator=roles,
+            faults=self.faults,
+        )
         executor = server.handler
         assert isinstance(executor, Executor)
         executor.attach(server, self)
