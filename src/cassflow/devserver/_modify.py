@@ -96,6 +96,16 @@ def _key_value(value: Value, column: ColumnMetadata) -> bytes:
     return value
 
 
+_EMPTY_COLLECTION = b"\x00\x00\x00\x00"
+
+
+def _stored(column: ColumnMetadata, value: Value) -> Value:
+    """A non-frozen collection set to empty holds no cells: it reads back as null."""
+    if value == _EMPTY_COLLECTION and column.is_multi_cell:
+        return None
+    return value
+
+
 def _ck(table: TableMetadata, values: Sequence[bytes]) -> bytes:
     columns = table.clustering_columns
     if not columns:
@@ -155,7 +165,7 @@ def insert(
         if column.is_primary_key or value is UNSET:
             continue
         target = static if column.kind is ColumnKind.STATIC else regular
-        target[name] = value
+        target[name] = _stored(column, value)  # type: ignore[assignment]
     table_id = str(table.id)
     with storage.transaction():
         storage.write(
@@ -359,7 +369,7 @@ def _new_value(
 ) -> Value:
     dtype = column.type
     if isinstance(op, SetValue):
-        return evaluator.value(op.value, dtype, column.name)
+        return _stored(column, evaluator.value(op.value, dtype, column.name))
     code = dtype.code
     if isinstance(op, Addition | Subtraction | Prepend):
         if code not in (TypeCode.LIST, TypeCode.SET, TypeCode.MAP):
