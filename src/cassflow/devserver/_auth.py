@@ -19,10 +19,10 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
 import bcrypt
 
+from cassflow.cql import Permission
 from cassflow.errors import CassflowError
 
 DEFAULT_SUPERUSER = "cassandra"
@@ -42,21 +42,6 @@ class AuthUnauthorizedError(AuthError):
 
 class AuthInvalidError(AuthError):
     """The request makes no sense: unknown role, already exists... (CQL Invalid)."""
-
-
-class Permission(StrEnum):
-    """Permissions CassandraAuthorizer knows."""
-
-    CREATE = "CREATE"
-    ALTER = "ALTER"
-    DROP = "DROP"
-    SELECT = "SELECT"
-    MODIFY = "MODIFY"
-    AUTHORIZE = "AUTHORIZE"
-    DESCRIBE = "DESCRIBE"
-    EXECUTE = "EXECUTE"
-    UNMASK = "UNMASK"
-    SELECT_MASKED = "SELECT_MASKED"
 
 
 _DATA_ROOT = frozenset(

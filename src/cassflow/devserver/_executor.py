@@ -28,6 +28,7 @@ from cassflow.cql import (
     DropKeyspace,
     DropTable,
     Insert,
+    Permission,
     Select,
     Statement,
     Truncate,
@@ -42,7 +43,6 @@ from cassflow.cql import (
 from cassflow.devserver._auth import (
     AuthInvalidError,
     AuthUnauthorizedError,
-    Permission,
     Resource,
     RoleManager,
 )

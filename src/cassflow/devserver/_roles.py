@@ -17,6 +17,7 @@ from cassflow.cql import (
     ListPermissions,
     ListRoles,
     ListUsers,
+    Permission,
     RevokePermissions,
     RevokeRole,
     RoleResource,
@@ -27,7 +28,6 @@ from cassflow.cql import Resource as ResourceAst
 from cassflow.devserver._auth import (
     AuthInvalidError,
     AuthUnauthorizedError,
-    Permission,
     Resource,
     RoleManager,
 )
