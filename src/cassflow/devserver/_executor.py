@@ -8,7 +8,6 @@ authentication is on, and answers with the RESULT or ERROR Cassandra would send.
 from __future__ import annotations
 
 import hashlib
-import struct
 import threading
 import time
 import uuid
@@ -634,4 +633,3 @@ def _schema_error(exc: Exception) -> RequestError:
 
 
 __all__ = ["Executor", "Prepared"]
-_ = struct

@@ -100,14 +100,8 @@ def outputs(statement: Select, table: TableMetadata) -> list[Output]:
     """The result columns of ``statement`` (``*`` is every column in Cassandra's order)."""
     if not statement.selectors:
         return [Output(c.name, c.type, _plain(c)) for c in table.columns]
-    result = []
-    for selector in statement.selectors:
-        output = _output(selector, table, statement)
-        result.append(output)
-    if any(o.aggregate for o in result) and not all(o.aggregate for o in result):
-        # Cassandra allows plain columns beside aggregates (it shows the first row's values).
-        pass
-    return result
+    # Plain columns may stand beside aggregates: like Cassandra, they show the first row's.
+    return [_output(selector, table, statement) for selector in statement.selectors]
 
 
 def _named(output: Output, selector: Selector) -> Output:

@@ -173,7 +173,7 @@ def analyze(
             result.filters.append(_filter(column, relation, evaluator))
             result.needs_filtering = True
     _resolve_partition_key(table, pk_eq, result, allow_filtering)
-    _resolve_clustering(table, ck_eq, ck_slices, result, allow_filtering, for_select)
+    _resolve_clustering(table, ck_eq, ck_slices, result, allow_filtering)
     if result.needs_filtering and not allow_filtering and for_select:
         raise InvalidRequestError(FILTERING_MESSAGE)
     return result
@@ -309,14 +309,7 @@ def _resolve_partition_key(
         result.partition_values = [pk_eq[n] for n in names]
         return
     if not allow:
-        missing = ", ".join(n for n in names if n not in pk_eq)
-        raise InvalidRequestError(
-            "Cannot execute this query as it might involve data filtering and thus may have "
-            "unpredictable performance. If you want to execute this query despite the "
-            "performance unpredictability, use ALLOW FILTERING"
-            if missing
-            else FILTERING_MESSAGE
-        )
+        raise InvalidRequestError(FILTERING_MESSAGE)
     for name in restricted:
         column = _column(table, name)
         result.filters.append(Filter(column, Operator.IN, tuple(pk_eq[name])))
@@ -329,7 +322,6 @@ def _resolve_clustering(
     ck_slices: dict[str, list[tuple[Operator, tuple[bytes, ...], tuple[ColumnMetadata, ...]]]],
     result: Restrictions,
     allow: bool,
-    for_select: bool,
 ) -> None:
     clustering = list(table.clustering_columns)
     position = 0
@@ -354,8 +346,6 @@ def _resolve_clustering(
                 result.upper = bound
         position += 1
     leftovers = [c for c in clustering[position:] if c.name in ck_eq or c.name in ck_slices]
-    if slice_column is not None and slice_column in ck_slices:
-        leftovers = [c for c in clustering[position:] if c.name in ck_eq or c.name in ck_slices]
     for column in leftovers:
         if not allow:
             preceding = clustering[clustering.index(column) - 1]
@@ -377,4 +367,3 @@ def _resolve_clustering(
                 )
             result.filters.append(Filter(column, op, (values[0],)))
         result.needs_filtering = True
-    del for_select
