@@ -1,9 +1,19 @@
 """The copy engine: sources and sinks, slices, batching, throttling, retries, checkpoints.
 
 Landed so far: retry decisions by exception class with exponential backoff and full jitter
-(:mod:`._retry`), and adaptive AIMD throttling with a hard rate cap (:mod:`._throttle`).
+(:mod:`._retry`), adaptive AIMD throttling with a hard rate cap (:mod:`._throttle`), and the
+SQLite checkpoint store that makes runs resumable (:mod:`._checkpoint`).
 """
 
+from cassflow.copy._checkpoint import (
+    CheckpointError,
+    CheckpointStore,
+    SliceCounts,
+    SliceRecord,
+    SliceState,
+    SqliteCheckpointStore,
+    new_run_id,
+)
 from cassflow.copy._retry import (
     Backoff,
     ErrorClass,
@@ -16,9 +26,16 @@ from cassflow.copy._throttle import AimdThrottle, ThrottleStats
 __all__ = [
     "AimdThrottle",
     "Backoff",
+    "CheckpointError",
+    "CheckpointStore",
     "ErrorClass",
     "RetryExhaustedError",
+    "SliceCounts",
+    "SliceRecord",
+    "SliceState",
+    "SqliteCheckpointStore",
     "ThrottleStats",
     "classify_error",
+    "new_run_id",
     "retry",
 ]
