@@ -1,0 +1,236 @@
+"""The pipeline file, as pydantic models: connections, datasets, activities.
+
+The shape is the one in the project's design notes::
+
+    name: orders_daily
+    connections:                 # one per keyspace ("linked services")
+      shop:
+        keyspace: shop
+        auth: {username: loader, password: "${secret:env:SHOP_PASSWORD}"}
+    datasets:
+      orders_csv: {format: csv, path: data/orders/*.csv}
+      orders:     {connection: shop, table: orders}
+    activities:
+      - name: load_orders
+        copy: {from: orders_csv, to: orders, max_errors: 100}
+      - name: settle
+        after: [load_orders]
+        wait: {compaction: {connection: shop, max_pending: 0}, timeout: 10m}
+
+Every model forbids unknown keys, so a typo is an error that names the key, not a silently
+ignored setting. Cross-references (datasets naming connections, copies naming datasets,
+``after`` naming activities, cycles) are checked after the fields.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d)$")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+Name = Annotated[str, Field(pattern=_NAME)]
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Seconds from ``250ms``, ``30s``, ``10m``, ``2h``, ``1d`` or a plain number of seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise ValueError(f"not a duration: {text!r} (expected e.g. 30s, 10m, 2h)")
+    return float(match[1]) * _UNITS[match[2]]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class AuthSpec(_Model):
+    """How a connection logs in. Passwords are secrets: write ``${secret:...}`` references."""
+
+    username: str | None = None
+    password: SecretStr | None = None
+    #: Issue a short-lived least-privilege role for each task instead (see the access docs).
+    dynamic: bool = False
+
+
+class ConnectionSpec(_Model):
+    """A Cassandra connection bound to one keyspace. No ``hosts``: the embedded dev server."""
+
+    hosts: list[str] | None = None
+    port: Annotated[int, Field(ge=1, le=65535)] = 9042
+    keyspace: Name
+    #: Other keyspaces this connection may read.
+    read_keyspaces: list[Name] = []
+    auth: AuthSpec | None = None
+    local_dc: str | None = None
+    consistency: str | None = None
+
+
+class FileDatasetSpec(_Model):
+    """Files on any fsspec path (local, s3://, az://), globs allowed."""
+
+    format: Literal["csv", "jsonl", "parquet"]
+    path: str
+    #: Format options (CSV dialect, compression, ...), passed to the reader/writer.
+    options: dict[str, str | int | float | bool] = {}
+
+
+class TableDatasetSpec(_Model):
+    """A Cassandra table reached through a connection."""
+
+    connection: Name
+    table: Name
+
+
+class SqlDatasetSpec(_Model):
+    """A SQL table or query through SQLAlchemy."""
+
+    url: str
+    table: str | None = None
+    query: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> SqlDatasetSpec:
+        if (self.table is None) == (self.query is None):
+            raise ValueError("give exactly one of 'table' and 'query'")
+        return self
+
+
+DatasetSpec = FileDatasetSpec | TableDatasetSpec | SqlDatasetSpec
+
+
+class CopySpec(_Model):
+    """Copy one dataset into another."""
+
+    source: Name = Field(alias="from")
+    target: Name = Field(alias="to")
+    #: Abort after this many bad records (a count) or this share of them ("5%").
+    max_errors: Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern=r"^\d+(\.\d+)?%$")] = 0
+
+
+class CompactionWaitSpec(_Model):
+    """Wait until pending + running compactions are at or below ``max_pending``."""
+
+    connection: Name
+    table: Name | None = None
+    max_pending: Annotated[int, Field(ge=0)] = 0
+
+
+class WaitSpec(_Model):
+    """Wait for a condition (compaction for now), at most ``timeout``."""
+
+    compaction: CompactionWaitSpec
+    timeout: str | float = "10m"
+    poll_interval: str | float = "5s"
+
+    @field_validator("timeout", "poll_interval")
+    @classmethod
+    def _duration(cls, value: str | float) -> str | float:
+        parse_duration(value)
+        return value
+
+
+class CqlSpec(_Model):
+    """Run CQL statements (inline or from a .cql file) on a connection."""
+
+    connection: Name
+    statements: list[str] = []
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> CqlSpec:
+        if bool(self.statements) == (self.file is not None):
+            raise ValueError("give exactly one of 'statements' and 'file'")
+        return self
+
+
+class ActivitySpec(_Model):
+    """One step: a copy, a CQL run or a wait, after the activities it names."""
+
+    name: Name
+    after: list[Name] = []
+    copy_: CopySpec | None = Field(default=None, alias="copy")
+    cql: CqlSpec | None = None
+    wait: WaitSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> ActivitySpec:
+        given = [
+            k
+            for k in ("copy", "cql", "wait")
+            if getattr(self, k + ("_" if k == "copy" else "")) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "an activity does exactly one of 'copy', 'cql' and 'wait'"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
+
+
+class PipelineSpec(_Model):
+    """A whole pipeline file."""
+
+    name: Name
+    connections: dict[Name, ConnectionSpec] = {}
+    datasets: dict[Name, DatasetSpec] = {}
+    activities: list[ActivitySpec]
+
+    @model_validator(mode="after")
+    def _references(self) -> PipelineSpec:
+        for name, dataset in self.datasets.items():
+            if isinstance(dataset, TableDatasetSpec) and dataset.connection not in self.connections:
+                raise ValueError(
+                    f"dataset {name!r} names unknown connection {dataset.connection!r}"
+                )
+        seen: set[str] = set()
+        for activity in self.activities:
+            if activity.name in seen:
+                raise ValueError(f"two activities are called {activity.name!r}")
+            seen.add(activity.name)
+        for activity in self.activities:
+            for dependency in activity.after:
+                if dependency not in seen:
+                    raise ValueError(
+                        f"activity {activity.name!r} runs after unknown activity {dependency!r}"
+                    )
+            if activity.copy_ is not None:
+                ends = (("from", activity.copy_.source), ("to", activity.copy_.target))
+                for role, reference in ends:
+                    if reference not in self.datasets:
+                        raise ValueError(
+                            f"activity {activity.name!r} copies {role} unknown dataset "
+                            f"{reference!r}"
+                        )
+            for spec in (activity.cql, activity.wait.compaction if activity.wait else None):
+                if spec is not None and spec.connection not in self.connections:
+                    raise ValueError(
+                        f"activity {activity.name!r} names unknown connection {spec.connection!r}"
+                    )
+        _check_acyclic(self.activities)
+        return self
+
+
+def _check_acyclic(activities: list[ActivitySpec]) -> None:
+    after = {a.name: list(a.after) for a in activities}
+    state: dict[str, int] = {}  # 1 visiting, 2 done
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = [*path[path.index(name) :], name]
+            raise ValueError("activities depend on each other in a cycle: " + " -> ".join(cycle))
+        state[name] = 1
+        for dependency in after[name]:
+            visit(dependency, [*path, name])
+        state[name] = 2
+
+    for name in after:
+        visit(name, [])
