@@ -2,7 +2,8 @@
 
 Landed so far: retry decisions by exception class with exponential backoff and full jitter
 (:mod:`._retry`), adaptive AIMD throttling with a hard rate cap (:mod:`._throttle`), and the
-SQLite checkpoint store that makes runs resumable (:mod:`._checkpoint`).
+SQLite checkpoint store that makes runs resumable (:mod:`._checkpoint`), and the quarantine
+file of records that could not be written (:mod:`._quarantine`).
 """
 
 from cassflow.copy._checkpoint import (
@@ -14,6 +15,7 @@ from cassflow.copy._checkpoint import (
     SqliteCheckpointStore,
     new_run_id,
 )
+from cassflow.copy._quarantine import Quarantine
 from cassflow.copy._retry import (
     Backoff,
     ErrorClass,
@@ -29,6 +31,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointStore",
     "ErrorClass",
+    "Quarantine",
     "RetryExhaustedError",
     "SliceCounts",
     "SliceRecord",
