@@ -3,7 +3,8 @@
 Landed so far: retry decisions by exception class with exponential backoff and full jitter
 (:mod:`._retry`), adaptive AIMD throttling with a hard rate cap (:mod:`._throttle`), and the
 SQLite checkpoint store that makes runs resumable (:mod:`._checkpoint`), and the quarantine
-file of records that could not be written (:mod:`._quarantine`).
+file of records that could not be written (:mod:`._quarantine`), and the run report that
+adds up and hides passwords (:mod:`._report`).
 """
 
 from cassflow.copy._checkpoint import (
@@ -16,6 +17,7 @@ from cassflow.copy._checkpoint import (
     new_run_id,
 )
 from cassflow.copy._quarantine import Quarantine
+from cassflow.copy._report import RunReport, redact
 from cassflow.copy._retry import (
     Backoff,
     ErrorClass,
@@ -33,6 +35,7 @@ __all__ = [
     "ErrorClass",
     "Quarantine",
     "RetryExhaustedError",
+    "RunReport",
     "SliceCounts",
     "SliceRecord",
     "SliceState",
@@ -40,5 +43,6 @@ __all__ = [
     "ThrottleStats",
     "classify_error",
     "new_run_id",
+    "redact",
     "retry",
 ]
