@@ -1,10 +1,10 @@
 """The copy engine: sources and sinks, slices, batching, throttling, retries, checkpoints.
 
 Landed so far: retry decisions by exception class with exponential backoff and full jitter
-(:mod:`._retry`), adaptive AIMD throttling with a hard rate cap (:mod:`._throttle`), and the
-SQLite checkpoint store that makes runs resumable (:mod:`._checkpoint`), and the quarantine
-file of records that could not be written (:mod:`._quarantine`), and the run report that
-adds up and hides passwords (:mod:`._report`).
+(:mod:`._retry`); adaptive AIMD throttling with a hard rate cap (:mod:`._throttle`); the
+SQLite checkpoint store that makes runs resumable (:mod:`._checkpoint`); the quarantine file
+of records that could not be written (:mod:`._quarantine`); and the run report, which adds up
+and hides passwords (:mod:`._report`).
 """
 
 from cassflow.copy._checkpoint import (
