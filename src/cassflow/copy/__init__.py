@@ -4,7 +4,8 @@ Landed so far: retry decisions by exception class with exponential backoff and f
 (:mod:`._retry`); adaptive AIMD throttling with a hard rate cap (:mod:`._throttle`); the
 SQLite checkpoint store that makes runs resumable (:mod:`._checkpoint`); the quarantine file
 of records that could not be written (:mod:`._quarantine`); and the run report, which adds up
-and hides passwords (:mod:`._report`).
+and hides passwords (:mod:`._report`); Cassandra tables cut into token-range slices
+(:mod:`._slicing`).
 """
 
 from cassflow.copy._checkpoint import (
@@ -25,6 +26,7 @@ from cassflow.copy._retry import (
     classify_error,
     retry,
 )
+from cassflow.copy._slicing import TokenRange, token_ranges
 from cassflow.copy._throttle import AimdThrottle, ThrottleStats
 
 __all__ = [
@@ -41,8 +43,10 @@ __all__ = [
     "SliceState",
     "SqliteCheckpointStore",
     "ThrottleStats",
+    "TokenRange",
     "classify_error",
     "new_run_id",
     "redact",
     "retry",
+    "token_ranges",
 ]
