@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from cassflow.cql import (
     Addition,
-    Batch,
     BindMarker,
     Delete,
     Insert,
@@ -188,8 +187,3 @@ def partition_key_indexes(statement: Statement, table: TableMetadata) -> tuple[i
     if any(i is None for i in indexes):
         return ()
     return tuple(i for i in indexes if i is not None)
-
-
-def batch_tables(statement: Batch) -> list[tuple[str | None, str]]:
-    """(keyspace, table) of each statement of a batch."""
-    return [(s.table.keyspace, s.table.name) for s in statement.statements]

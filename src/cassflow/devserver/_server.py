@@ -30,7 +30,6 @@ from cassflow.protocol import (
     Batch,
     Connection,
     Envelope,
-    ErrorMessage,
     EventType,
     Execute,
     Message,
@@ -335,11 +334,6 @@ class CqlServer:
             self.clients.pop(session.connection_id, None)
 
 
-def error_outcome(error: ErrorMessage) -> Outcome:
-    """An outcome that answers with an ERROR."""
-    return Outcome(message=error)
-
-
 __all__ = [
     "PASSWORD_AUTHENTICATOR",
     "SERVER_CQL_VERSION",
@@ -348,5 +342,4 @@ __all__ = [
     "CqlServer",
     "Outcome",
     "RequestHandler",
-    "error_outcome",
 ]

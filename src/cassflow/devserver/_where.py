@@ -66,8 +66,6 @@ class Restrictions:
     filters: list[Filter] = field(default_factory=list)
     #: True when some restriction can only be checked by filtering rows.
     needs_filtering: bool = False
-    #: Clustering restrictions that must be filtered (not a usable prefix/slice).
-    clustering_filters: list[Filter] = field(default_factory=list)
 
     def partitions(self) -> list[list[bytes]]:
         """Every partition key (one value per column) the restrictions name."""
