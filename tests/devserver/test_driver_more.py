@@ -139,3 +139,13 @@ def test_values_round_trip_exactly(
             assert decimal.Decimal(got) == expected
         else:
             assert got == expected, name
+
+
+def test_count_rows_and_count_values(session: Session, keyspace: str) -> None:
+    session.execute(f"CREATE TABLE {keyspace}.cnt (k int PRIMARY KEY, v int)")
+    for k in range(5):
+        value = None if k % 2 else k
+        session.execute(f"INSERT INTO {keyspace}.cnt (k, v) VALUES (%s, %s)", (k, value))
+    assert session.execute(f"SELECT count(*) FROM {keyspace}.cnt").one()[0] == 5
+    # count(column) counts non-null values, whatever the result column is called.
+    assert session.execute(f"SELECT count(v) AS count FROM {keyspace}.cnt").one()[0] == 3

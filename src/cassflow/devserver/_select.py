@@ -65,6 +65,8 @@ class Output:
     type: DataType
     compute: Callable[[EngineRow, int, bytes], bytes | None]
     aggregate: bool = False
+    #: count(*): counts rows; other aggregates (count(c)) count non-null values.
+    counts_rows: bool = False
 
 
 def _plain(column: ColumnMetadata) -> Callable[[EngineRow, int, bytes], bytes | None]:
@@ -107,7 +109,7 @@ def outputs(statement: Select, table: TableMetadata) -> list[Output]:
 def _named(output: Output, selector: Selector) -> Output:
     if selector.alias is None:
         return output
-    return Output(selector.alias, output.type, output.compute, output.aggregate)
+    return Output(selector.alias, output.type, output.compute, output.aggregate, output.counts_rows)
 
 
 def _output(selector: Selector, table: TableMetadata, statement: Select) -> Output:
@@ -139,7 +141,9 @@ def _output(selector: Selector, table: TableMetadata, statement: Select) -> Outp
             Output(f"{function}({column.name})", _BIGINT, _cell_meta(column, 1)), selector
         )
     if isinstance(selectable, CountRowsSelector):
-        return _named(Output("count", _BIGINT, _token_output, aggregate=True), selector)
+        return _named(
+            Output("count", _BIGINT, _token_output, aggregate=True, counts_rows=True), selector
+        )
     if isinstance(selectable, FunctionSelector):
         name = selectable.function.name.lower()
         args = [a for a in selectable.args if isinstance(a, ColumnSelector)]
@@ -512,7 +516,7 @@ def _aggregate(outs: Sequence[Output], rows: Sequence[EngineRow]) -> tuple[bytes
     values: list[bytes | None] = []
     for output in outs:
         if output.aggregate:
-            if output.name == "count" or output.compute is _token_output:
+            if output.counts_rows:
                 count = len(rows)
             else:
                 count = sum(1 for r in rows if output.compute(r, 0, b"") is not None)
