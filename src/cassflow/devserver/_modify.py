@@ -211,12 +211,12 @@ def _target(
     if restrictions.partition_values is None:
         missing = [c.name for c in table.partition_key]
         raise InvalidRequestError(f"Some partition key parts are missing: {', '.join(missing)}")
-    if restrictions.filters or restrictions.token_lower or restrictions.token_upper:
+    if restrictions.filters:
+        names = ", ".join(f.column.name for f in restrictions.filters)
+        raise InvalidRequestError(f"Non PRIMARY KEY columns found in where clause: {names}")
+    if restrictions.token_lower or restrictions.token_upper:
         raise InvalidRequestError(
-            "Non PRIMARY KEY columns found in where clause: "
-            + ", ".join(f.column.name for f in restrictions.filters)
-            if restrictions.filters
-            else "The token function cannot be used in WHERE clauses for UPDATE statements"
+            "The token function cannot be used in WHERE clauses for UPDATE statements"
         )
     partitions = []
     for values in restrictions.partitions():
