@@ -1,4 +1,4 @@
-"""Fixtures for driver-level tests: the dev server, or a real Cassandra.
+"""Fixtures for driver-level tests (dev server, copy engine): the dev server, or a real Cassandra.
 
 With ``CASSFLOW_TEST_HOSTS=host:port[,host:port...]`` the tests run against that cluster
 instead of an embedded dev server, so every test here must hold for real Cassandra 4.1/5.0.
