@@ -66,11 +66,22 @@ class BadRecord:
 
 @dataclass(slots=True)
 class Chunk:
-    """Rows read together from one slice, with their positions and the records that failed."""
+    """Rows read together from one slice, with where they came from and the records that failed.
+
+    Positions are computed only when a row is quarantined (formatting a position string for
+    every row of a million-row load would cost more than parsing it): files record the
+    physical line each row starts on in ``lines``; keyed sources (Cassandra, SQL) name the
+    key columns in ``key_indexes`` and the position shows their values.
+    """
 
     columns: tuple[str, ...]
+    #: The file, table or query the rows come from (``data/a.csv``, ``shop.orders``).
+    origin: str
     rows: list[tuple[Any, ...]] = field(default_factory=list)
-    positions: list[str] = field(default_factory=list)
+    #: Physical line (1-based) each row starts on, for files; ``None`` for keyed sources.
+    lines: list[int] | None = None
+    #: Indexes into ``columns`` of the key columns that identify a row of a keyed source.
+    key_indexes: tuple[int, ...] = ()
     #: Records of this stretch of input that could not be read; counted as read.
     bad: list[BadRecord] = field(default_factory=list)
     #: Bytes of input this chunk covers (for metrics); 0 when unknown.
@@ -80,6 +91,16 @@ class Chunk:
     def read(self) -> int:
         """Records this chunk accounts for: good rows plus bad records."""
         return len(self.rows) + len(self.bad)
+
+    def position(self, index: int) -> str:
+        """Where row ``index`` came from: ``path:line``, or ``table key=value, ...``."""
+        if self.lines is not None:
+            return f"{self.origin}:{self.lines[index]}"
+        row = self.rows[index]
+        if self.key_indexes:
+            key = ", ".join(f"{self.columns[i]}={row[i]!r}" for i in self.key_indexes)
+            return f"{self.origin} {key}"
+        return f"{self.origin} row {index + 1} of a chunk"
 
     def record(self, index: int) -> dict[str, Any]:
         """Row ``index`` as a dict, for quarantine entries."""
