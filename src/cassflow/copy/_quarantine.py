@@ -1,24 +1,28 @@
 """The quarantine: every record that cannot be written goes here, with where it came from and
 why, so that nothing is lost and the run report adds up.
 
-One JSON object per line: ``source`` (``file:line`` for files, the key for SQL rows, the
-slice for Cassandra reads), ``reason`` (what was expected, as the error says it), the
-``record`` as read (text fields as text, bytes as hex) and the ``slice`` and ``run_id``.
-Files roll over at ``max_bytes``. Writes are line-buffered and flushed per record, so a
-killed run leaves whole lines only.
+One file per slice of a run (``<directory>/<run_id>/<slice_id>.jsonl``), one JSON object per
+line: ``source`` (``file:line`` for files, the key for SQL and Cassandra rows), ``category``
+(parse, convert, write), ``reason`` (what was expected, as the error says it) and the
+``record`` as read (text fields as text, bytes as hex). A slice that is redone (after a
+transient failure, or on ``--resume``) starts its file afresh, so the quarantine holds each bad
+record exactly once, like the counts in the checkpoint store. Lines are flushed one by one, so
+a killed run leaves whole lines only.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import threading
+import re
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
 
-_DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+from cassflow.copy._model import BadRecord
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _plain(value: Any) -> Any:
@@ -33,70 +37,60 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-class Quarantine:
-    """Writes quarantined records of one run under ``directory``; thread-safe."""
+class SliceQuarantine:
+    """The quarantine file of one slice attempt; used by one thread at a time."""
 
-    def __init__(
-        self, directory: str | os.PathLike[str], run_id: str, *, max_bytes: int = _DEFAULT_MAX_BYTES
-    ) -> None:
-        self.directory = Path(directory)
+    def __init__(self, path: Path, run_id: str, slice_id: str) -> None:
+        self.path = path
         self.run_id = run_id
-        self.max_bytes = max_bytes
+        self.slice_id = slice_id
         self.reasons: Counter[str] = Counter()
-        self._lock = threading.Lock()
         self._file: IO[str] | None = None
-        self._part = 0
-        self._size = 0
-        self.paths: list[Path] = []
+        path.unlink(missing_ok=True)  # a redone slice replaces what its last attempt kept
 
     @property
     def count(self) -> int:
-        """Records quarantined so far."""
-        return sum(self.reasons.values())
+        """Records quarantined by this attempt."""
+        return self.reasons.total()
 
-    def add(
-        self,
-        *,
-        source: str,
-        reason: str,
-        record: Any,
-        slice_id: str | None = None,
-        category: str = "invalid",
-    ) -> None:
-        """Quarantine one record. ``category`` groups reasons in the report (parse, convert,
-        write...)."""
+    def add(self, bad: BadRecord) -> None:
+        """Quarantine one record."""
         entry = {
             "run_id": self.run_id,
-            "slice": slice_id,
-            "source": source,
-            "category": category,
-            "reason": reason,
-            "record": _plain(record),
+            "slice": self.slice_id,
+            "source": bad.position,
+            "category": bad.category,
+            "reason": bad.reason,
+            "record": _plain(bad.record),
         }
-        line = json.dumps(entry, ensure_ascii=False) + "\n"
-        size = len(line.encode("utf-8"))
-        with self._lock:
-            if self._file is None or self._size + size > self.max_bytes:
-                self._roll()
-            assert self._file is not None
-            self._file.write(line)
-            self._file.flush()
-            self._size += size
-            self.reasons[category] += 1
-
-    def _roll(self) -> None:
-        if self._file is not None:
-            self._file.close()
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self._part += 1
-        path = self.directory / f"quarantine-{self.run_id}-{self._part:04d}.jsonl"
-        self._file = path.open("a", encoding="utf-8")
-        self._size = path.stat().st_size
-        self.paths.append(path)
+        if self._file is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("w", encoding="utf-8")
+        self._file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        self._file.flush()
+        self.reasons[bad.category] += 1
 
     def close(self) -> None:
-        """Close the current file."""
-        with self._lock:
-            if self._file is not None:
-                self._file.close()
-                self._file = None
+        """Close the file (if any record was quarantined)."""
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class Quarantine:
+    """The quarantine files of one run, under ``directory/run_id/``."""
+
+    def __init__(self, directory: str | os.PathLike[str], run_id: str) -> None:
+        self.directory = Path(directory) / _UNSAFE.sub("_", run_id)
+        self.run_id = run_id
+
+    def open_slice(self, slice_id: str) -> SliceQuarantine:
+        """A fresh quarantine file for an attempt at ``slice_id``."""
+        path = self.directory / (_UNSAFE.sub("_", slice_id) + ".jsonl")
+        return SliceQuarantine(path, self.run_id, slice_id)
+
+    def files(self) -> list[Path]:
+        """The run's quarantine files that hold records, sorted."""
+        if not self.directory.is_dir():
+            return []
+        return sorted(p for p in self.directory.glob("*.jsonl") if p.stat().st_size > 0)

@@ -38,6 +38,10 @@ class RunReport:
     errors: dict[str, int] = field(default_factory=dict)
     throttle: ThrottleStats = field(default_factory=ThrottleStats)
     quarantine_files: list[str] = field(default_factory=list)
+    #: Why the run stopped before every slice was done (None when nothing failed).
+    failure: str | None = None
+    #: Schema drift found before writing: extra / missing / added field names.
+    drift: dict[str, list[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.source = redact(self.source)
@@ -65,6 +69,11 @@ class RunReport:
         return set(self.slices) <= {SliceState.DONE.value}
 
     @property
+    def ok(self) -> bool:
+        """Whether every slice is done and nothing failed (the error budget held)."""
+        return self.complete and self.failure is None
+
+    @property
     def rows_per_second(self) -> float:
         """Written rows per second of run time."""
         return self.counts.written / self.seconds if self.seconds > 0 else 0.0
@@ -79,6 +88,7 @@ class RunReport:
             "source": self.source,
             "target": self.target,
             "complete": self.complete,
+            "ok": self.ok,
             "seconds": round(self.seconds, 3),
             "rows": {
                 "read": self.counts.read,
@@ -97,6 +107,8 @@ class RunReport:
                 "waited_seconds": round(self.throttle.waited_seconds, 3),
             },
             "quarantine_files": list(self.quarantine_files),
+            "failure": self.failure,
+            "drift": dict(self.drift),
         }
 
     def dumps(self) -> str:
@@ -106,11 +118,12 @@ class RunReport:
     def summary(self) -> str:
         """A few lines for a terminal, in the spirit of dsbulk's final table."""
         c = self.counts
-        status = (
-            "completed"
-            if self.complete
-            else "INCOMPLETE (resume with --resume " + self.run_id + ")"
-        )
+        if self.ok:
+            status = "completed"
+        elif self.complete:
+            status = "FAILED"
+        else:
+            status = f"INCOMPLETE (resume with --resume {self.run_id})"
         rate = f"{self.rows_per_second:,.0f} rows/s"
         lines = [
             f"{self.activity} {status}: {self.source} -> {self.target}",
@@ -126,6 +139,10 @@ class RunReport:
                 f"  throttled: {self.throttle.decreases} backoffs, "
                 f"{self.throttle.rate_waits} rate waits ({self.throttle.waited_seconds:.1f} s)"
             )
+        for kind, names in sorted(self.drift.items()):
+            lines.append(f"  schema drift, {kind}: {', '.join(names)}")
         if self.quarantine_files:
             lines.append("  quarantine: " + ", ".join(self.quarantine_files))
+        if self.failure:
+            lines.append(f"  failed: {self.failure}")
         return "\n".join(lines)

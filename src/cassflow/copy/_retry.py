@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+class TransientError(CassflowError):
+    """Raised by sources and sinks for trouble that another try may cure (a dropped SQL
+    connection, a storage service's throttling); ``__cause__`` holds the original error."""
+
+
 class ErrorClass(StrEnum):
     """Whether an error is worth another try."""
 
@@ -65,6 +70,9 @@ def classify_error(exc: BaseException) -> ErrorClass:
     """Transient or terminal, by the exception's class."""
     if isinstance(exc, _TERMINAL):
         return ErrorClass.TERMINAL
+    if isinstance(exc, TransientError | RetryExhaustedError):
+        # A request that kept failing may pass when its whole slice is redone later.
+        return ErrorClass.TRANSIENT
     if isinstance(exc, driver_cluster.NoHostAvailable):
         inner = list(getattr(exc, "errors", {}).values())
         if any(

@@ -1,0 +1,351 @@
+"""Running one copy: plan slices, run them in parallel, retry, checkpoint, quarantine, report.
+
+Theory of operation. The source cuts its data into slices (token ranges, files, row groups,
+SQL key ranges); the plan is recorded in the checkpoint store under the run id before any
+row moves, and a resumed run checks that it is the same plan. Worker threads take the
+slices that are not DONE. An attempt at a slice reads it chunk by chunk, quarantines what
+the source could not read and what the sink refused, writes the rest, and ends with the
+sink's commit and one checkpoint transaction holding the slice's counts. Any error ends the
+attempt: a transient one (timeouts, overload, lost connections, by exception class) is
+retried after a full-jitter backoff, redoing the whole slice — sinks write idempotently, and
+the slice's quarantine file starts afresh — so counts never double; a terminal one, or the
+error budget running out (``max_errors``), stops every worker at its next chunk and leaves
+the run resumable. The report is built from the checkpoint store, so it adds up exactly:
+read = written + quarantined + skipped, over the slices that are DONE.
+
+Threads, not processes: the work of a slice is dominated by the driver's I/O and by
+pyarrow/C code that releases the GIL, and the driver's event loop is per process;
+``bench/copy.py`` measures it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from cassflow.copy._checkpoint import CheckpointStore, SliceCounts, SliceRecord, SliceState
+from cassflow.copy._mapping import ColumnMap
+from cassflow.copy._model import (
+    BadRecord,
+    CopyError,
+    Drift,
+    DriftPolicy,
+    Sink,
+    Source,
+    WriteResult,
+)
+from cassflow.copy._quarantine import Quarantine
+from cassflow.copy._report import RunReport
+from cassflow.copy._retry import Backoff, ErrorClass, classify_error
+from cassflow.copy._throttle import AimdThrottle
+from cassflow.observe import CopyMetrics
+
+log = logging.getLogger(__name__)
+
+
+class ErrorBudgetExceededError(CopyError):
+    """More records were quarantined than ``max_errors`` allows."""
+
+
+class _StoppedError(CopyError):
+    """Another slice failed for good or spent the error budget; this one stops."""
+
+
+@dataclass(frozen=True, slots=True)
+class CopyOptions:
+    """How a copy runs; every field has the default a first run should use."""
+
+    #: Slices worked on at once.
+    workers: int = 4
+    #: How many slices to cut a splittable source into (None: the source's default).
+    splits: int | None = None
+    #: Attempts per slice before a transient error fails the run.
+    slice_attempts: int = 4
+    #: Abort after more than this many bad records (None: no count limit).
+    max_errors: int | None = 100
+    #: Abort when more than this share of records is bad (0.05 for "5%"; None: no limit).
+    max_error_ratio: float | None = None
+    #: Records read before the ratio is judged (a first bad row is not "100% bad").
+    ratio_after: int = 1000
+    drift: DriftPolicy = DriftPolicy.FAIL
+    #: Target column -> source field; None copies every field under its own name.
+    columns: dict[str, str] | None = None
+    backoff: Backoff = field(default_factory=lambda: Backoff(base=0.5, cap=30.0))
+
+
+class _ErrorBudget:
+    """Counts bad records over the whole run, across threads, and says when it is spent."""
+
+    def __init__(self, options: CopyOptions, done: SliceCounts) -> None:
+        self._options = options
+        self._lock = threading.Lock()
+        self.read = done.read
+        self.bad = done.quarantined
+
+    def add(self, read: int, bad: int) -> None:
+        with self._lock:
+            self.read += read
+            self.bad += bad
+            self._check(final=False)
+
+    def take_back(self, read: int, bad: int) -> None:
+        """Forget an attempt that will be redone (its records will be counted again)."""
+        with self._lock:
+            self.read -= read
+            self.bad -= bad
+
+    def check_final(self) -> None:
+        with self._lock:
+            self._check(final=True)
+
+    def _check(self, *, final: bool) -> None:
+        limit, ratio = self._options.max_errors, self._options.max_error_ratio
+        if limit is not None and self.bad > limit:
+            raise ErrorBudgetExceededError(
+                f"{self.bad} bad records, more than max_errors ({limit}); see the quarantine"
+            )
+        judged = final or self.read >= self._options.ratio_after
+        if ratio is not None and judged and self.read and self.bad / self.read > ratio:
+            raise ErrorBudgetExceededError(
+                f"{self.bad} of {self.read} records are bad ({self.bad / self.read:.2%}), "
+                f"more than max_errors ({ratio:.2%}); see the quarantine"
+            )
+
+
+@dataclass(slots=True)
+class Progress:
+    """What a progress display shows; updated by the workers."""
+
+    slices_total: int = 0
+    slices_done: int = 0
+    rows_read: int = 0
+    rows_written: int = 0
+    bytes_read: int = 0
+
+
+class CopyRun:
+    """One copy activity's run: ``execute()`` returns its report."""
+
+    def __init__(
+        self,
+        source: Source,
+        sink: Sink,
+        *,
+        run_id: str,
+        store: CheckpointStore,
+        quarantine: Quarantine,
+        activity: str = "copy",
+        pipeline: str = "cassflow",
+        options: CopyOptions | None = None,
+        throttle: AimdThrottle | None = None,
+        metrics: CopyMetrics | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.source = source
+        self.sink = sink
+        self.run_id = run_id
+        self.store = store
+        self.quarantine = quarantine
+        self.activity = activity
+        self.pipeline = pipeline
+        self.options = options or CopyOptions()
+        self.throttle = throttle
+        self.metrics = metrics
+        self.on_progress = on_progress
+        self.progress = Progress()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._failure: BaseException | None = None
+        self._retries = 0
+        self._errors: dict[str, int] = {}
+        self._columns: ColumnMap | None = None
+        self._budget: _ErrorBudget | None = None
+
+    # --- the run -------------------------------------------------------------------------
+
+    def execute(self) -> RunReport:
+        """Run (or resume) the copy; the report says whether every slice is done."""
+        started = time.monotonic()
+        columns = ColumnMap(self.source.fields(), self.options.columns)
+        self._columns = columns
+        drift = self.sink.prepare(columns.fields, self.options.drift)
+        plan = self.source.plan(self.options.splits or 0)
+        self.store.begin(self.run_id, plan)
+        every = self.store.slices(self.run_id)
+        todo = [s for s in every if s.state is not SliceState.DONE]
+        done = [s.counts for s in every if s.state is SliceState.DONE]
+        self._budget = _ErrorBudget(
+            self.options,
+            SliceCounts(
+                read=sum(c.read for c in done),
+                written=sum(c.written for c in done),
+                quarantined=sum(c.quarantined for c in done),
+                skipped=sum(c.skipped for c in done),
+            ),
+        )
+        self.progress.slices_total = len(every)
+        self.progress.slices_done = len(every) - len(todo)
+        log.info(
+            "run %s %s: %d slices, %d to do", self.run_id, self.activity, len(every), len(todo)
+        )
+        workers = max(1, min(self.options.workers, len(todo)))
+        with ThreadPoolExecutor(workers, thread_name_prefix=f"cassflow-{self.activity}") as pool:
+            for future in [pool.submit(self._run_slice, record) for record in todo]:
+                future.result()  # _run_slice keeps its errors; this only waits
+        if self._failure is None:
+            try:
+                self._budget.check_final()
+            except ErrorBudgetExceededError as exc:
+                self._failure = exc
+        return self._report(started, drift)
+
+    def _report(self, started: float, drift: Drift) -> RunReport:
+        report = RunReport(
+            run_id=self.run_id,
+            activity=self.activity,
+            source=self.source.location,
+            target=self.sink.location,
+            seconds=time.monotonic() - started,
+            retries=self._retries + int(getattr(getattr(self.sink, "stats", None), "retries", 0)),
+            errors=dict(self._errors),
+        )
+        report.add_slices(self.store.slices(self.run_id))
+        if self.throttle is not None:
+            report.throttle = self.throttle.stats
+        report.quarantine_files = [str(p) for p in self.quarantine.files()]
+        report.failure = None if self._failure is None else _describe(self._failure)
+        report.drift = {k: list(v) for k, v in dataclasses.asdict(drift).items() if v}
+        return report
+
+    # --- one slice -----------------------------------------------------------------------
+
+    def _run_slice(self, record: SliceRecord) -> None:
+        attempt = 0
+        while not self._stop.is_set():
+            attempt += 1
+            try:
+                counts = self._attempt(record)
+            except BaseException as exc:
+                if self._settle_failure(record, exc, attempt):
+                    continue
+                return
+            self.store.finish(self.run_id, record.slice_id, counts)
+            with self._lock:
+                self.progress.slices_done += 1
+            self._tell_progress()
+            return
+
+    def _settle_failure(self, record: SliceRecord, exc: BaseException, attempt: int) -> bool:
+        """Record why an attempt failed; True when the slice should be tried again."""
+        error_class = classify_error(exc)
+        name = type(exc).__name__
+        if not isinstance(exc, _StoppedError | ErrorBudgetExceededError):
+            with self._lock:
+                self._errors[name] = self._errors.get(name, 0) + 1
+            if self.metrics is not None:
+                self.metrics.errors.labels(
+                    self.pipeline, self.activity, error_class.value, name
+                ).inc()
+        transient = error_class is ErrorClass.TRANSIENT
+        if transient and attempt < self.options.slice_attempts and not self._stop.is_set():
+            delay = self.options.backoff.delay(attempt - 1)
+            log.warning(
+                "slice %s: %s, attempt %d of %d again in %.1f s",
+                record.slice_id,
+                _describe(exc),
+                attempt + 1,
+                self.options.slice_attempts,
+                delay,
+            )
+            with self._lock:
+                self._retries += 1
+            if self.metrics is not None:
+                self.metrics.retries.labels(self.pipeline, self.activity).inc()
+            return not self._stop.wait(delay)
+        self.store.fail(self.run_id, record.slice_id, _describe(exc))
+        if not isinstance(exc, _StoppedError):
+            with self._lock:
+                if self._failure is None:
+                    self._failure = exc
+            self._stop.set()
+            log.error("slice %s failed: %s", record.slice_id, _describe(exc))
+        if not isinstance(exc, Exception):
+            raise exc  # KeyboardInterrupt, SystemExit: after recording, let them through
+        return False
+
+    def _attempt(self, record: SliceRecord) -> SliceCounts:
+        assert self._columns is not None
+        assert self._budget is not None
+        self.store.start(self.run_id, record.slice_id)
+        part = self.quarantine.open_slice(record.slice_id)
+        writer = self.sink.open_slice(record.slice_id)
+        read = written = bad = 0
+        try:
+            for raw in self.source.read(record.spec):
+                if self._stop.is_set():
+                    raise _StoppedError("stopped: another slice failed or the error budget ran out")
+                chunk = self._columns.apply(raw)
+                result = writer.write(chunk) if chunk.rows else WriteResult(0)
+                if result.written + len(result.bad) != len(chunk.rows):
+                    raise CopyError(
+                        f"{self.sink.location}: the sink accounted for "
+                        f"{result.written + len(result.bad)} of {len(chunk.rows)} rows"
+                    )
+                for entry in (*chunk.bad, *result.bad):
+                    part.add(entry)
+                chunk_bad = len(chunk.bad) + len(result.bad)
+                read += chunk.read
+                written += result.written
+                bad += chunk_bad
+                self._count(chunk.read, result.written, chunk.nbytes)
+                self._count_bad((*chunk.bad, *result.bad))
+                self._budget.add(chunk.read, chunk_bad)
+            writer.commit()
+        except BaseException:
+            writer.abort()
+            self._budget.take_back(read, bad)
+            self._uncount(read, written)
+            raise
+        finally:
+            part.close()
+        return SliceCounts(read=read, written=written, quarantined=bad)
+
+    # --- progress and metrics ------------------------------------------------------------
+
+    def _count(self, read: int, written: int, nbytes: int) -> None:
+        with self._lock:
+            self.progress.rows_read += read
+            self.progress.rows_written += written
+            self.progress.bytes_read += nbytes
+        if self.metrics is not None:
+            labels = (self.pipeline, self.activity)
+            self.metrics.rows_read.labels(*labels).inc(read)
+            self.metrics.rows_written.labels(*labels).inc(written)
+            self.metrics.bytes_read.labels(*labels).inc(nbytes)
+        self._tell_progress()
+
+    def _count_bad(self, entries: tuple[BadRecord, ...]) -> None:
+        if self.metrics is not None:
+            for entry in entries:
+                self.metrics.rows_quarantined.labels(
+                    self.pipeline, self.activity, entry.category
+                ).inc()
+
+    def _uncount(self, read: int, written: int) -> None:
+        with self._lock:
+            self.progress.rows_read -= read
+            self.progress.rows_written -= written
+
+    def _tell_progress(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.progress)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
