@@ -11,9 +11,10 @@ import uuid
 import pytest
 from cassandra.cluster import Session
 from cassandra.util import Date, Time
-from conftest import connect
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
+from conftest import connect
 
 
 @pytest.mark.parametrize("version", [3, 4, 5])
