@@ -203,12 +203,15 @@ def test_a_terminal_error_stops_the_run_and_resume_redoes_only_unfinished_slices
     assert not first.complete
     assert first.failure == "InvalidRequest: no such column"
     assert first.slices == {"done": 3, "failed": 1, "pending": 2}
+    assert (first.resumed_slices, first.slices_run) == (0, 4)
     assert f"--resume {run_id}" in first.summary()
 
     again = MemorySource(slices=6)
     second = _run(tmp_path, again, sink, run_id, workers=1)
     assert second.ok
     assert sorted(again.reads) == ["s3", "s4", "s5"]
+    assert (second.resumed_slices, second.slices_run) == (3, 3)
+    assert "3 slices already done, 3 run now" in second.summary()
     assert (second.counts.read, second.counts.written) == (300, 300)
     assert sorted(sink.table) == list(range(300))
 

@@ -42,6 +42,12 @@ class RunReport:
     failure: str | None = None
     #: Schema drift found before writing: extra / missing / added field names.
     drift: dict[str, list[str]] = field(default_factory=dict)
+    #: The post-copy check (``verify: true``): counts and key checksums, and ``ok``.
+    verification: dict[str, Any] | None = None
+    #: Slices an earlier attempt of this run had finished: skipped, never read again.
+    resumed_slices: int = 0
+    #: Slices this invocation worked on (read, and wrote or quarantined).
+    slices_run: int = 0
 
     def __post_init__(self) -> None:
         self.source = redact(self.source)
@@ -98,6 +104,8 @@ class RunReport:
             },
             "rows_per_second": round(self.rows_per_second, 1),
             "slices": dict(sorted(self.slices.items())),
+            "resumed_slices": self.resumed_slices,
+            "slices_run": self.slices_run,
             "retries": self.retries,
             "errors": dict(sorted(self.errors.items())),
             "throttle": {
@@ -109,6 +117,7 @@ class RunReport:
             "quarantine_files": list(self.quarantine_files),
             "failure": self.failure,
             "drift": dict(self.drift),
+            "verification": self.verification,
         }
 
     def dumps(self) -> str:
@@ -131,6 +140,10 @@ class RunReport:
             f"  skipped {c.skipped:,}  in {self.seconds:.1f} s ({rate})",
             "  slices " + ", ".join(f"{n} {s}" for s, n in sorted(self.slices.items())),
         ]
+        if self.resumed_slices:
+            lines.append(
+                f"  resumed: {self.resumed_slices} slices already done, {self.slices_run} run now"
+            )
         if self.retries or self.errors:
             errors = ", ".join(f"{name} x{n}" for name, n in sorted(self.errors.items()))
             lines.append(f"  retries {self.retries}" + (f" ({errors})" if errors else ""))
@@ -143,6 +156,11 @@ class RunReport:
             lines.append(f"  schema drift, {kind}: {', '.join(names)}")
         if self.quarantine_files:
             lines.append("  quarantine: " + ", ".join(self.quarantine_files))
+        if self.verification is not None:
+            verdict = "ok" if self.verification.get("ok") else "MISMATCH"
+            lines.append(
+                f"  verified: {verdict} (target rows {self.verification.get('target_rows')})"
+            )
         if self.failure:
             lines.append(f"  failed: {self.failure}")
         return "\n".join(lines)

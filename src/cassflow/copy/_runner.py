@@ -165,6 +165,8 @@ class CopyRun:
         self._errors: dict[str, int] = {}
         self._columns: ColumnMap | None = None
         self._budget: _ErrorBudget | None = None
+        self._resumed = 0
+        self._slices_run = 0
 
     # --- the run -------------------------------------------------------------------------
 
@@ -190,6 +192,7 @@ class CopyRun:
         )
         self.progress.slices_total = len(every)
         self.progress.slices_done = len(every) - len(todo)
+        self._resumed = len(every) - len(todo)
         log.info(
             "run %s %s: %d slices, %d to do", self.run_id, self.activity, len(every), len(todo)
         )
@@ -213,6 +216,8 @@ class CopyRun:
             seconds=time.monotonic() - started,
             retries=self._retries + int(getattr(getattr(self.sink, "stats", None), "retries", 0)),
             errors=dict(self._errors),
+            resumed_slices=self._resumed,
+            slices_run=self._slices_run,
         )
         report.add_slices(self.store.slices(self.run_id))
         if self.throttle is not None:
@@ -228,6 +233,9 @@ class CopyRun:
         attempt = 0
         while not self._stop.is_set():
             attempt += 1
+            if attempt == 1:
+                with self._lock:
+                    self._slices_run += 1
             try:
                 counts = self._attempt(record)
             except BaseException as exc:
