@@ -8,26 +8,13 @@ are marked ``devserver_only`` and skipped there.
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 from cassandra.cluster import Cluster, Session
 
-TEST_HOSTS = os.environ.get("CASSFLOW_TEST_HOSTS", "").strip()
-
-
-def parse_hosts(spec: str) -> tuple[list[str], int]:
-    """``h1:p,h2:p`` -> (["h1", "h2"], p); the driver takes one port for all contact points."""
-    hosts, ports = [], set()
-    for item in spec.split(","):
-        host, _, port = item.strip().rpartition(":")
-        hosts.append(host or item.strip())
-        ports.add(int(port) if host else 9042)
-    if len(ports) != 1:
-        raise pytest.UsageError("CASSFLOW_TEST_HOSTS must use one port for every host")
-    return hosts, ports.pop()
+from clusters import TEST_HOSTS, connect, parse_hosts
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,12 +36,6 @@ def contact() -> Iterator[tuple[list[str], int]]:
 
     with DevServer() as server:
         yield [server.host], server.port
-
-
-def connect(contact: tuple[list[str], int], **kwargs: object) -> Cluster:
-    """A driver Cluster with test-friendly timeouts."""
-    hosts, port = contact
-    return Cluster(hosts, port=port, connect_timeout=10, control_connection_timeout=10, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="session")

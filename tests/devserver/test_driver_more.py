@@ -14,7 +14,7 @@ from cassandra.util import Date, Time
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import connect
+from clusters import connect
 
 
 @pytest.mark.parametrize("version", [3, 4, 5])

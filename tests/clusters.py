@@ -1,0 +1,33 @@
+"""The cluster under test, for any test module: the dev server, or ``CASSFLOW_TEST_HOSTS``.
+
+Plain functions live here rather than in conftest.py: several test folders have a conftest.py
+of their own, and ``from conftest import ...`` would find whichever was imported last.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from cassandra.cluster import Cluster
+
+#: ``host:port[,host:port...]`` of a real cluster to test against instead of a dev server.
+TEST_HOSTS = os.environ.get("CASSFLOW_TEST_HOSTS", "").strip()
+
+
+def parse_hosts(spec: str) -> tuple[list[str], int]:
+    """``h1:p,h2:p`` -> (["h1", "h2"], p); the driver takes one port for all contact points."""
+    hosts, ports = [], set()
+    for item in spec.split(","):
+        host, _, port = item.strip().rpartition(":")
+        hosts.append(host or item.strip())
+        ports.add(int(port) if host else 9042)
+    if len(ports) != 1:
+        raise pytest.UsageError("CASSFLOW_TEST_HOSTS must use one port for every host")
+    return hosts, ports.pop()
+
+
+def connect(contact: tuple[list[str], int], **kwargs: object) -> Cluster:
+    """A driver Cluster with test-friendly timeouts."""
+    hosts, port = contact
+    return Cluster(hosts, port=port, connect_timeout=10, control_connection_timeout=10, **kwargs)  # type: ignore[arg-type]
