@@ -146,6 +146,8 @@ class Measured:
     out_of: int | None = None
     error: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: CPU seconds the dev server spent meanwhile (None with --hosts).
+    server_cpu: float | None = None
 
     @property
     def rate(self) -> float:
@@ -185,8 +187,10 @@ def _tail(log: Path, lines: int = 12) -> str:
 
 
 @contextmanager
-def dev_server(data_dir: Path | None, log: Path, deadline: float = 60.0) -> Iterator[int]:
-    """Start ``cassflow dev`` as its own process; yield its port once it listens."""
+def dev_server(
+    data_dir: Path | None, log: Path, deadline: float = 60.0
+) -> Iterator[tuple[int, int]]:
+    """Start ``cassflow dev`` as its own process; yield its port and pid once it listens."""
     storage = ["--data", str(data_dir)] if data_dir else ["--memory"]
     command = [str(_BIN / "cassflow"), "dev", "--port", "0", *storage]
     with log.open("wb") as out:
@@ -204,7 +208,7 @@ def dev_server(data_dir: Path | None, log: Path, deadline: float = 60.0) -> Iter
                 raise RuntimeError(f"cassflow dev not listening after {deadline:.0f} s")
             else:
                 time.sleep(0.05)  # polling a log file for a line; nothing to wait on instead
-        yield port
+        yield port, process.pid
     finally:
         process.terminate()
         try:
@@ -281,6 +285,7 @@ class Bench:
     cluster: Cluster
     timeout: float
     cassflow_args: list[str]
+    server_pid: int | None = None
     connections: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -301,8 +306,10 @@ class Bench:
             "--state-dir", str(self.work / "state"),
             "--quiet", *extra, *self.cassflow_args,
         ]  # fmt: skip
+        cpu = self._server_cpu()
         code, seconds, rss = run_measured(command, log, self.timeout)
         result = Measured("cassflow copy", "", seconds=seconds, peak_rss_mib=rss)
+        result.server_cpu = self._server_cpu(cpu)
         if code != 0:
             result.error = f"exit {code}: {_tail(log)}"
         return result
@@ -330,19 +337,35 @@ class Bench:
                 result.error = f"wrote {result.rows} rows to {out}, expected {rows}"
         return result
 
-    def _cqlsh(self, name: str, statement: str) -> tuple[int, float, float, str, Path]:
+    def _server_cpu(self, since: float | None = None) -> float | None:
+        """The dev server's CPU seconds so far, or since ``since``; None without one."""
+        if self.server_pid is None:
+            return None
+        # Fields 14 and 15 of /proc/<pid>/stat: user and system time, in clock ticks.
+        stat = Path(f"/proc/{self.server_pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        return total - since if since is not None else total
+
+    def _cqlsh(self, name: str, statement: str, result: Measured) -> tuple[int, str, Path]:
+        """Run ``statement`` in cqlsh, timed into ``result``: (exit code, output, log)."""
         log = self.work / f"{name}.log"
         command = [
             str(_BIN / "cqlsh"), self.cluster.hosts[0], str(self.cluster.port),
             "--request-timeout", "120", "-e", statement,
         ]  # fmt: skip
-        code, seconds, rss = run_measured(command, log, self.timeout)
-        return code, seconds, rss, log.read_text(encoding="utf-8", errors="replace"), log
+        cpu = self._server_cpu()
+        code, result.seconds, result.peak_rss_mib = run_measured(command, log, self.timeout)
+        result.server_cpu = self._server_cpu(cpu)
+        output = log.read_text(encoding="utf-8", errors="replace")
+        match = re.search(r"Using (\d+) child processes", output)
+        if match:
+            result.notes.append(f"NUMPROCESSES={match[1]} (its default)")
+        return code, output, log
 
     def cqlsh_works(self) -> str | None:
         """None if cqlsh connects and queries; else the statement and its output."""
         statement = "SELECT release_version FROM system.local"
-        code, _, _, output, _ = self._cqlsh("cqlsh_check", statement)
+        code, output, _ = self._cqlsh("cqlsh_check", statement, Measured("cqlsh", "check"))
         if code != 0 or "release_version" not in output:
             return f"cqlsh -e {statement!r}: exit {code}: {output.strip()[-2000:]}"
         return None
@@ -353,12 +376,9 @@ class Bench:
         statement = (
             f"COPY {keyspace}.{TABLE} ({', '.join(COLUMNS)}) FROM '{csv_path}' WITH HEADER=true"
         )
-        code, seconds, rss, output, log = self._cqlsh(f"load_{keyspace}", statement)
-        result = Measured(
-            "cqlsh COPY FROM", "load", seconds=seconds, peak_rss_mib=rss, notes=_processes(output)
-        )
-        imported = re.search(r"(\d+) rows imported", output)
-        if code != 0 or imported is None:
+        result = Measured("cqlsh COPY FROM", "load")
+        code, output, log = self._cqlsh(f"load_{keyspace}", statement, result)
+        if code != 0 or re.search(r"(\d+) rows imported", output) is None:
             result.error = f"{statement}: exit {code}: {_tail(log)}"
             return result
         return self._verify_load(result, keyspace, rows)
@@ -368,11 +388,8 @@ class Bench:
         out = self.work / f"out_{keyspace}.csv"
         out.unlink(missing_ok=True)
         statement = f"COPY {keyspace}.{TABLE} ({', '.join(COLUMNS)}) TO '{out}' WITH HEADER=true"
-        code, seconds, rss, output, log = self._cqlsh(f"unload_{keyspace}", statement)
-        result = Measured(
-            "cqlsh COPY TO (CSV)", "unload", seconds=seconds, peak_rss_mib=rss,
-            notes=_processes(output),
-        )  # fmt: skip
+        result = Measured("cqlsh COPY TO (CSV)", "unload")
+        code, _, log = self._cqlsh(f"unload_{keyspace}", statement, result)
         if code != 0 or not out.exists():
             result.error = f"{statement}: exit {code}: {_tail(log)}"
             return result
@@ -391,6 +408,7 @@ class Bench:
             f"VALUES ({', '.join('?' * len(COLUMNS))})"
         )
         done = min(cap, rows)
+        cpu = self._server_cpu()
         began = time.perf_counter()
         with csv_path.open(newline="", encoding="utf-8") as handle:
             reader = csv.reader(handle)
@@ -399,6 +417,7 @@ class Bench:
                 session.execute(insert, _typed(record))
         seconds = time.perf_counter() - began
         result = Measured("per-row session.execute loop", "load", seconds=seconds)
+        result.server_cpu = self._server_cpu(cpu)
         if done < rows:
             result.out_of = rows
         return self._verify_load(result, keyspace, done)
@@ -414,11 +433,6 @@ class Bench:
         if problem:
             result.error = problem
         return result
-
-
-def _processes(output: str) -> list[str]:
-    match = re.search(r"Using (\d+) child processes", output)
-    return [f"NUMPROCESSES={match[1]} (default)"] if match else []
 
 
 def parquet_rows(directory: Path) -> int:
@@ -443,7 +457,11 @@ def _parse_hosts(text: str) -> tuple[list[str], int]:
 
 
 def run(
-    args: argparse.Namespace, work: Path, hosts: list[str], port: int
+    args: argparse.Namespace,
+    work: Path,
+    hosts: list[str],
+    port: int,
+    server_pid: int | None = None,
 ) -> tuple[list[Measured], list[Measured]]:
     """Generate the data, run every contender: what each did at ``--rows``, and at 100k."""
     rows: int = args.rows
@@ -455,7 +473,7 @@ def run(
     print(f"generated {data} ({rows:,} rows, {data.stat().st_size / 2**20:.1f} MiB) in "
           f"{time.perf_counter() - began:.1f} s", flush=True)  # fmt: skip
     cluster = Cluster(hosts, port, args.replication)
-    bench = Bench(work, cluster, args.timeout, args.cassflow_arg)
+    bench = Bench(work, cluster, args.timeout, args.cassflow_arg, server_pid)
     results: list[Measured] = []
     small_results: list[Measured] = []
 
@@ -503,15 +521,17 @@ def report(main: list[Measured], small: list[Measured]) -> bool:
     """Print the table, the ratios and the RSS lines; True if every contender succeeded."""
     baseline = {r.kind: r for r in main if r.contender.startswith("cqlsh") and r.error is None}
     print()
-    print(f"{'':6} {'contender':32} {'rows':>11} {'seconds':>9} {'rows/s':>10} {'vs cqlsh':>9}")
+    print(f"{'':6} {'contender':32} {'rows':>11} {'seconds':>9} {'rows/s':>10} {'vs cqlsh':>9} "
+          f"{'server CPU s':>12}")  # fmt: skip
     for r in main:
         if r.error:
             print(f"{r.kind:6} {r.contender:32} FAILED: {r.error}")
             continue
         cqlsh = baseline.get(r.kind)
         ratio = f"{r.rate / cqlsh.rate:8.2f}x" if cqlsh else f"{'n/a':>9}"
+        cpu = f"{r.server_cpu:12.1f}" if r.server_cpu is not None else f"{'-':>12}"
         print(f"{r.kind:6} {r.contender:32} {r.rows:>11,} {r.seconds:>9.2f} {r.rate:>10,.0f} "
-              f"{ratio}")  # fmt: skip
+              f"{ratio} {cpu}")  # fmt: skip
         for note in r.notes:
             print(f"{'':8}{note}")
         if r.out_of:
@@ -583,10 +603,10 @@ def main() -> None:
             full, small = run(args, work, hosts, port)
         else:
             data_dir = None if args.memory else work / "devserver"
-            with dev_server(data_dir, work / "devserver.log") as port:
+            with dev_server(data_dir, work / "devserver.log") as (port, pid):
                 print(f"dev server (own process) on 127.0.0.1:{port}, "
                       f"{'memory' if data_dir is None else data_dir}", flush=True)  # fmt: skip
-                full, small = run(args, work, ["127.0.0.1"], port)
+                full, small = run(args, work, ["127.0.0.1"], port, pid)
         ok = report(full, small)
         if args.json:
             figures = [r.__dict__ | {"rows_per_s": round(r.rate)} for r in full + small]
