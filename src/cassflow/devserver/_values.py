@@ -8,10 +8,8 @@ Errors carry Cassandra's wording (``Invalid STRING constant (x) for "c" of type 
 
 from __future__ import annotations
 
-import datetime
 import decimal
 import ipaddress
-import re
 import struct
 import time
 import uuid
@@ -36,6 +34,7 @@ from cassflow.cql import (
     TypeCast,
     UdtLiteral,
 )
+from cassflow.cql import _literals as literals
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._keycodec import clustering_key
 from cassflow.protocol import UNSET, DataType, TypeCode, Value
@@ -54,32 +53,6 @@ _INTS = {
 _TEXT = frozenset({TypeCode.VARCHAR, TypeCode.ASCII})
 _INT32 = struct.Struct(">i")
 _EPOCH_DAYS_OFFSET = 1 << 31
-
-_TIMESTAMP_RE = re.compile(
-    r"^(?P<y>-?\d{4,})-(?P<mo>\d{1,2})-(?P<d>\d{1,2})"
-    r"(?:[ T](?P<h>\d{1,2}):(?P<mi>\d{2})(?::(?P<s>\d{2})(?:\.(?P<f>\d{1,9}))?)?)?"
-    r"\s*(?P<z>Z|z|[+-]\d{2}(?::?\d{2})?)?$"
-)
-_TIME_RE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?$")
-_DURATION_UNITS = {
-    "y": (12, 0, 0),
-    "mo": (1, 0, 0),
-    "w": (0, 7, 0),
-    "d": (0, 1, 0),
-    "h": (0, 0, 3_600_000_000_000),
-    "m": (0, 0, 60_000_000_000),
-    "s": (0, 0, 1_000_000_000),
-    "ms": (0, 0, 1_000_000),
-    "us": (0, 0, 1_000),
-    "µs": (0, 0, 1_000),
-    "ns": (0, 0, 1),
-}
-_DURATION_RE = re.compile(r"(\d+)(mo|ms|us|µs|ns|y|w|d|h|m|s)", re.IGNORECASE)
-_ISO_DURATION_RE = re.compile(
-    r"^P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$"
-)
-_ISO_WEEKS_RE = re.compile(r"^P(\d+)W$")
-_ISO_ALT_RE = re.compile(r"^P(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})$")
 
 
 def type_name(dtype: DataType) -> str:
@@ -391,100 +364,33 @@ def _string_constant(text: str, dtype: DataType, receiver: str) -> bytes:
 
 def parse_timestamp(text: str) -> int:
     """Milliseconds since the epoch from the formats Cassandra's TimestampSerializer takes."""
-    stripped = text.strip()
-    if re.fullmatch(r"-?\d+", stripped):
-        return int(stripped)
-    match = _TIMESTAMP_RE.match(stripped)
-    if match is None:
-        raise InvalidRequestError(f"Unable to coerce '{text}' to a formatted date (long)")
-    parts = match.groupdict()
     try:
-        moment = datetime.datetime(
-            int(parts["y"]),
-            int(parts["mo"]),
-            int(parts["d"]),
-            int(parts["h"] or 0),
-            int(parts["mi"] or 0),
-            int(parts["s"] or 0),
-            tzinfo=_zone(parts["z"]),
-        )
-    except ValueError:
-        raise InvalidRequestError(f"Unable to coerce '{text}' to a formatted date (long)") from None
-    millis = int((parts["f"] or "0").ljust(3, "0")[:3])
-    epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
-    delta = moment - epoch
-    return (delta.days * 86_400 + delta.seconds) * 1000 + millis
-
-
-def _zone(text: str | None) -> datetime.tzinfo:
-    if text is None or text in ("Z", "z"):
-        return datetime.UTC
-    sign = -1 if text[0] == "-" else 1
-    digits = text[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-    return datetime.timezone(sign * datetime.timedelta(hours=hours, minutes=minutes))
+        return literals.parse_timestamp(text)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
 
 
 def parse_date(text: str) -> int:
     """A date's wire value (days since the epoch + 2^31) from 'yyyy-mm-dd' or a number."""
-    stripped = text.strip()
-    if re.fullmatch(r"\d+", stripped):
-        return int(stripped)
-    match = re.fullmatch(r"(-?\d{4,})-(\d{1,2})-(\d{1,2})", stripped)
-    if match is None:
-        raise InvalidRequestError(f"Unable to coerce '{text}' to a formatted date (long)")
     try:
-        day = datetime.date(int(match[1]), int(match[2]), int(match[3]))
-    except ValueError:
-        raise InvalidRequestError(f"Unable to coerce '{text}' to a formatted date (long)") from None
-    return (day - datetime.date(1970, 1, 1)).days + _EPOCH_DAYS_OFFSET
+        return literals.parse_date(text) + _EPOCH_DAYS_OFFSET
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
 
 
 def parse_time(text: str) -> int:
     """Nanoseconds since midnight from 'hh:mm:ss[.fffffffff]' or a number."""
-    stripped = text.strip()
-    if re.fullmatch(r"\d+", stripped):
-        return int(stripped)
-    match = _TIME_RE.match(stripped)
-    if match is None:
-        raise InvalidRequestError(f"Timestamp format must be hh:mm:ss[.fffffffff]: {text}")
-    hours, minutes, seconds = int(match[1]), int(match[2]), int(match[3])
-    if hours > 23 or minutes > 59 or seconds > 59:
-        raise InvalidRequestError(f"Timestamp format must be hh:mm:ss[.fffffffff]: {text}")
-    nanos = int((match[4] or "0").ljust(9, "0"))
-    return ((hours * 60 + minutes) * 60 + seconds) * 1_000_000_000 + nanos
+    try:
+        return literals.parse_time(text)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
 
 
 def _duration(text: str) -> bytes:
-    negative = text.startswith("-")
-    body = text[1:] if negative else text
-    months = days = nanos = 0
-    upper = body.upper()
-    if (match := _ISO_DURATION_RE.match(upper)) and upper != "P":
-        y, mo, d, h, mi, s = (int(g or 0) for g in match.groups())
-        months, days = y * 12 + mo, d
-        nanos = ((h * 60 + mi) * 60 + s) * 1_000_000_000
-    elif match := _ISO_WEEKS_RE.match(upper):
-        days = int(match[1]) * 7
-    elif match := _ISO_ALT_RE.match(upper):
-        y, mo, d, h, mi, s = (int(g) for g in match.groups())
-        months, days = y * 12 + mo, d
-        nanos = ((h * 60 + mi) * 60 + s) * 1_000_000_000
-    else:
-        position = 0
-        for unit_match in _DURATION_RE.finditer(body):
-            if unit_match.start() != position:
-                break
-            position = unit_match.end()
-            amount = int(unit_match[1])
-            unit_months, unit_days, unit_nanos = _DURATION_UNITS[unit_match[2].lower()]
-            months += amount * unit_months
-            days += amount * unit_days
-            nanos += amount * unit_nanos
-        if position != len(body) or not body:
-            raise InvalidRequestError(f"Unable to convert '{text}' to a duration")
-    if negative:
-        months, days, nanos = -months, -days, -nanos
+    try:
+        months, days, nanos = literals.parse_duration(text)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
     duration = cql_util.Duration(months, days, nanos)
     return bytes(DataType(TypeCode.DURATION).codec().serialize(duration, STORAGE_VERSION))
 
