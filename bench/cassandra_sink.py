@@ -18,7 +18,9 @@ Shapes of input, each timed once per mode:
 Modes (the sink's ``batch_mode``): ``partition`` (the default grouping), ``none`` (every row
 alone) and ``replica``: rows of *different* partitions with the same replicas batched together,
 as cqlsh groups them. The dev server is one node, so every row has the same replica and
-``replica`` batches any 32 rows: an upper bound on what that grouping could gain.
+``replica`` batches any 32 rows: an upper bound on what that grouping could gain. The client's
+CPU time per row (this process: converting, binding, grouping, the driver's work) shows how
+much of a row's cost is the sink's own, whatever the server.
 """
 
 from __future__ import annotations
@@ -102,7 +104,7 @@ def _rows(count: int, per_partition: int) -> list[tuple[Any, ...]]:
 
 def _load(
     conn: CassandraConnection, table: str, rows: list[tuple[Any, ...]], mode: str, workers: int
-) -> tuple[float, CassandraSink]:
+) -> tuple[float, float, CassandraSink]:
     sink = CassandraSink(conn, "bench", table, batch_mode=mode)
     sink.prepare([Field(c) for c in COLUMNS], DriftPolicy.FAIL)
     chunks = [
@@ -123,15 +125,15 @@ def _load(
     threads = [
         threading.Thread(target=work, args=(chunks[w::workers], f"s{w}")) for w in range(workers)
     ]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     if errors:
         raise errors[0]
-    return elapsed, sink
+    return elapsed, cpu, sink
 
 
 def main() -> None:
@@ -164,11 +166,12 @@ def main() -> None:
                     "name text, score double, active boolean, at timestamp, "
                     "PRIMARY KEY (id, seq))"
                 )
-                elapsed, sink = _load(conn, table, rows, mode, args.workers)
+                elapsed, cpu, sink = _load(conn, table, rows, mode, args.workers)
                 stats = sink.stats
                 print(
                     f"{shape:7} {mode:9} {args.rows / elapsed:9,.0f} rows/s  "
-                    f"({elapsed:.1f} s; {stats.batches} batches, {stats.statements} statements, "
+                    f"({elapsed:.1f} s, client CPU {cpu / args.rows * 1e6:.0f} us/row; "
+                    f"{stats.batches} batches, {stats.statements} statements, "
                     f"{stats.retries} retries)"
                 )
     finally:
