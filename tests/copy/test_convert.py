@@ -10,6 +10,8 @@ import io
 import ipaddress
 import json
 import math
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -337,6 +339,13 @@ ERRORS = [
     ("int", "abc", "expected an int (32-bit) but got 'abc'"),
     ("int", "1.5", "expected an int (32-bit) but got '1.5'"),
     ("int", "1e3", "expected an int (32-bit) but got '1e3'"),
+    ("int", "1_000", "expected an int (32-bit) but got '1_000'"),
+    ("int", "١٢", "expected an int (32-bit) but got '١٢'"),
+    (
+        "varint",
+        "9" * 5000,
+        "expected a varint (an integer) but got '" + "9" * 76 + "...: too many digits",
+    ),
     ("int", True, "expected an int (32-bit) but got True (bool)"),
     ("int", 2**31, "expected an int (32-bit) but got 2147483648 (int): out of range"),
     ("smallint", "40000", "expected a smallint (-32768..32767) but got '40000': out of range"),
@@ -513,3 +522,61 @@ def test_a_row_of_every_type_through_a_cluster(session: Session, keyspace: str) 
         assert [_canonical(t, v) for t, v in zip(types, again, strict=True)] == expected, how
         session.execute(insert, [key, *again])
         assert list(session.execute(select, [key]).one()) == read, how
+
+
+# --- untyped values, Arrow types, import cost ------------------------------------------------
+
+
+def test_untyped_values() -> None:
+    assert to_text(None)("a,b") == "a,b"
+    assert to_text(None)(None) is None
+    assert to_text(None)({"k": [1, 2.5, None]}) == '{"k": [1, 2.5, null]}'
+    assert to_json(None)([1, "x", float("nan"), (True,)]) == [1, "x", "NaN", [True]]
+    assert to_arrow(None)(5) == "5"
+    assert arrow_type(None) == pa.string()
+
+
+ARROW_TYPES = [
+    ("int", pa.int32()),
+    ("bigint", pa.int64()),
+    ("counter", pa.int64()),
+    ("smallint", pa.int16()),
+    ("tinyint", pa.int8()),
+    ("varint", pa.string()),
+    ("decimal", pa.string()),
+    ("float", pa.float32()),
+    ("double", pa.float64()),
+    ("boolean", pa.bool_()),
+    ("text", pa.string()),
+    ("ascii", pa.string()),
+    ("blob", pa.binary()),
+    ("uuid", pa.string()),
+    ("timeuuid", pa.string()),
+    ("inet", pa.string()),
+    ("timestamp", pa.timestamp("ms", tz="UTC")),
+    ("date", pa.date32()),
+    ("time", pa.time64("ns")),
+    ("duration", pa.string()),
+    ("list<int>", pa.list_(pa.int32())),
+    ("set<text>", pa.list_(pa.string())),
+    ("map<text, frozen<list<int>>>", pa.map_(pa.string(), pa.list_(pa.int32()))),
+    ("frozen<tuple<int, text>>", pa.struct([("f0", pa.int32()), ("f1", pa.string())])),
+    (
+        "frozen<address>",
+        pa.struct([("street", pa.string()), ("zip", pa.int32()), ("tags", pa.list_(pa.string()))]),
+    ),
+    ("vector<float, 3>", pa.list_(pa.float32(), 3)),
+]
+
+
+@pytest.mark.parametrize(("type_text", "expected"), ARROW_TYPES)
+def test_arrow_types(type_text: str, expected: pa.DataType) -> None:
+    assert arrow_type(parse_cql_type(type_text, UDTS)) == expected
+
+
+def test_importing_the_converters_does_not_import_pyarrow() -> None:
+    code = "import sys, cassflow.copy._convert; print('pyarrow' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -61,13 +61,7 @@ def integer_converter(description: str, low: int | None, high: int | None) -> Co
         if value.__class__ is int:
             number: int = value
         elif isinstance(value, str):
-            text = value.strip()
-            if not _INTEGER.fullmatch(text):
-                fail(description, value)
-            try:
-                number = int(text)
-            except ValueError:  # more digits than Python converts from text
-                fail(description, value, "too many digits")
+            number = _parse_integer(value, description)
         elif _whole_number(value):
             number = int(value)
         else:
@@ -77,6 +71,21 @@ def integer_converter(description: str, low: int | None, high: int | None) -> Co
         return number
 
     return convert
+
+
+def _parse_integer(value: str, description: str) -> int:
+    # Plain ASCII digits (most CSV fields) skip the regular expression; int() alone would
+    # also take "1_000", " 1" and non-ASCII digits.
+    if value.isascii() and value.isdigit():
+        text = value
+    else:
+        text = value.strip()
+        if not _INTEGER.fullmatch(text):
+            fail(description, value)
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python converts from text
+        fail(description, value, "too many digits")
 
 
 def _whole_number(value: Any) -> bool:
