@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import gzip
 import json
-import sys
 import tracemalloc
-import types
 from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -17,43 +17,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from cassandra import cqltypes
+from cassandra.util import sortedset
 
 from cassflow.copy._file_options import parse_size
 from cassflow.copy._files import FileSink, FileSource
 from cassflow.copy._model import BadRecord, Chunk, CopyError, DriftPolicy, Field
-
-
-def _install_convert_stand_in() -> bool:
-    """TEMPORARY until cassflow.copy._convert lands: the untyped (cql_type None) behaviour of
-    its output converters. Returns whether the real module is there."""
-    try:
-        import cassflow.copy._convert as real
-
-        if all(hasattr(real, n) for n in ("to_text", "to_json", "to_arrow", "arrow_type")):
-            return True
-    except ModuleNotFoundError:
-        pass
-    module = sys.modules.get("cassflow.copy._convert") or types.ModuleType("cassflow.copy._convert")
-
-    def to_text(cql_type: Any) -> Any:
-        return lambda v: v if isinstance(v, str) or v is None else json.dumps(v)
-
-    def to_json(cql_type: Any) -> Any:
-        return lambda v: v
-
-    def arrow_type(cql_type: Any) -> Any:
-        return pa.string()
-
-    module.to_text = to_text  # type: ignore[attr-defined]
-    module.to_json = to_json  # type: ignore[attr-defined]
-    module.to_arrow = to_text  # type: ignore[attr-defined]
-    module.arrow_type = arrow_type  # type: ignore[attr-defined]
-    sys.modules["cassflow.copy._convert"] = module
-    return False
-
-
-REAL_CONVERT = _install_convert_stand_in()
-needs_convert = pytest.mark.skipif(not REAL_CONVERT, reason="cassflow.copy._convert not landed")
 
 
 def _chunks(source: FileSource) -> list[Chunk]:
@@ -288,8 +256,6 @@ def test_parquet_fields_are_typed_and_slices_are_runs_of_row_groups(tmp_path: Pa
 
 
 def test_parquet_nested_types_map_to_cql_types(tmp_path: Path) -> None:
-    if not REAL_CONVERT:
-        pytest.skip("nested types are parsed by cassflow.copy._convert")
     table = pa.table(
         {
             "tags": pa.array([["a"]], pa.list_(pa.string())),
@@ -416,7 +382,6 @@ def test_storage_options_never_show_in_reprs_or_errors(tmp_path: Path) -> None:
     assert secret not in str(error.value)
 
 
-@needs_convert
 def test_values_that_do_not_convert_are_bad_rows_and_the_others_are_written(
     tmp_path: Path,
 ) -> None:
@@ -437,3 +402,58 @@ def test_values_that_do_not_convert_are_bad_rows_and_the_others_are_written(
 def _no_leftover_temporaries(tmp_path: Path) -> Iterator[None]:
     yield
     assert not list(tmp_path.rglob(".part-*")), "temporary files were left behind"
+
+
+@pytest.mark.parametrize("format", ["csv", "jsonl", "parquet"])
+def test_typed_values_round_trip_through_every_format(tmp_path: Path, format: str) -> None:
+    from cassflow.copy._convert import parse_cql_type, to_cql
+
+    fields = [
+        Field("id", cqltypes.Int32Type),
+        Field("at", cqltypes.DateType),
+        Field("price", cqltypes.DecimalType),
+        Field("tags", parse_cql_type("set<text>")),
+        Field("scores", parse_cql_type("map<text, double>")),
+    ]
+    rows = [
+        (
+            1,
+            datetime(2024, 5, 1, 12, 0, 0, 123000),
+            Decimal("12.50"),
+            sortedset(["a", 'b"c']),
+            {"x,y": 1.5},
+        ),
+        (2, datetime(1950, 1, 1), Decimal("-0.001"), None, {}),
+        (3, None, None, sortedset(), None),
+    ]
+    sink = FileSink(str(tmp_path), format)
+    sink.prepare(fields, DriftPolicy.FAIL)
+    names = tuple(f.name for f in fields)
+    assert _write(sink, "s", [_chunk(names, rows)]) == 3
+    back = _rows(FileSource(str(tmp_path), format))
+    convert = [to_cql(f.cql_type) for f in fields]
+    got = [tuple(c(v) for c, v in zip(convert, row, strict=True)) for row in back]
+    want = [tuple(c(v) for c, v in zip(convert, row, strict=True)) for row in rows]
+    serialize = [f.cql_type.serialize for f in fields]
+
+    def wire(table: list[tuple[Any, ...]]) -> list[list[bytes | None]]:
+        return [
+            [None if v is None else s(v, 4) for s, v in zip(serialize, row, strict=True)]
+            for row in table
+        ]
+
+    assert wire(got) == wire(want)
+
+
+def test_a_csv_value_that_does_not_convert_is_a_bad_row(tmp_path: Path) -> None:
+    sink = FileSink(str(tmp_path), "csv")
+    sink.prepare([Field("id", cqltypes.Int32Type), Field("name")], DriftPolicy.FAIL)
+    chunk = Chunk(COLUMNS, "in.jsonl", [(1, "a"), ("two", "b")], [1, 2])
+    writer = sink.open_slice("s")
+    result = writer.write(chunk)
+    writer.commit()
+    assert result.written == 1
+    (bad,) = result.bad
+    assert (bad.position, bad.category) == ("in.jsonl:2", "convert")
+    assert bad.reason.startswith("column id: ")
+    assert (tmp_path / "part-s-00001.csv").read_text() == "id,name\n1,a\n"

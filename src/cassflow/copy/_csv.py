@@ -29,10 +29,12 @@ per stretch of text, fastest first:
 from __future__ import annotations
 
 import codecs
+import csv
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
+from itertools import accumulate
 from typing import IO, Any, NamedTuple
 
 from cassflow.copy._model import BadRecord, CopyError
@@ -46,6 +48,8 @@ _TOKEN_WINDOW = 64 * 1024
 _SURROGATES = "\udc80-\udcff"
 _SURROGATE = re.compile(f"[{_SURROGATES}]")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
+#: A physical line with its line break (the ``csv`` module wants lines with their ends).
+_PHYSICAL_LINE = re.compile(r"[^\r\n]*+(?:\r\n|\r|\n)")
 _LINE_END = re.compile(r"\r\n|\r|\n")
 _UTF8_NAMES = ("utf-8", "utf-8-sig")
 
@@ -517,6 +521,48 @@ class CsvReader:
         self._line = line + 1
 
     def _tokens(self, buf: str, start: int, end: int) -> None:
+        """Well-formed, decodable records (validated by ``_Syntax.valid``) cut into fields.
+
+        The C ``csv`` module cuts them when it cannot go wrong: without an escape character
+        (its escape rules differ), and for each record whose fields it returns all non-empty
+        and none a null text, since it reads ``""`` and an empty field alike. Such records
+        go through :meth:`_tokens_exact` instead. The records are validated, so the module
+        sees no malformed input, and the window is far below its field size limit.
+        """
+        if self.dialect.escape is not None:
+            self._tokens_exact(buf, start, end)
+            return
+        lines = _PHYSICAL_LINE.findall(buf, start, end)
+        reader = csv.reader(
+            lines, delimiter=self.dialect.delimiter, quotechar=self.dialect.quote, strict=True
+        )
+        custom_nulls = self._nulls - {""}
+        rows, found_lines = self._rows, self._lines
+        n = self._n
+        base = self._line
+        offsets: list[int] | None = None
+        done = 0
+        for record in reader:
+            num = reader.line_num
+            if (
+                record
+                and len(record) == n
+                and "" not in record
+                and (not custom_nulls or custom_nulls.isdisjoint(record))
+            ):
+                rows.append(tuple(record))
+                found_lines.append(base + done)
+            else:  # empty fields, nulls, a blank line, another width: look closer
+                if offsets is None:
+                    offsets = list(accumulate(map(len, lines), initial=start))
+                self._n = n
+                self._line = base + done
+                self._tokens_exact(buf, offsets[done], offsets[num])
+                n = self._n
+            done = num
+        self._line = base + done
+
+    def _tokens_exact(self, buf: str, start: int, end: int) -> None:
         """Well-formed, decodable records (validated by ``_Syntax.valid``) cut into tokens."""
         tokens = self._syntax.token.findall(buf, start, end)
         dialect = self.dialect

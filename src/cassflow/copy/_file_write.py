@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
-from cassflow.copy import _convert
+from cassflow.copy._convert import arrow_type, to_arrow, to_json, to_text
 from cassflow.copy._csv import CsvWriter
 from cassflow.copy._file_options import STREAM_COMPRESSIONS, FileOptions
 from cassflow.copy._fs import Store
@@ -42,13 +42,13 @@ def safe_name(slice_id: str) -> str:
 
 def converters(format: str, fields: Sequence[Field]) -> list[Converter]:
     """One converter per field for ``format``."""
-    make = {"csv": _convert.to_text, "jsonl": _convert.to_json, "parquet": _convert.to_arrow}
+    make = {"csv": to_text, "jsonl": to_json, "parquet": to_arrow}
     return [make[format](f.cql_type) for f in fields]
 
 
 def arrow_schema(fields: Sequence[Field]) -> Any:
     """The Parquet schema of the fields (nullable columns of ``_convert.arrow_type``)."""
-    return pa.schema([pa.field(f.name, _convert.arrow_type(f.cql_type)) for f in fields])
+    return pa.schema([pa.field(f.name, arrow_type(f.cql_type)) for f in fields])
 
 
 class FileSliceWriter:
