@@ -700,6 +700,34 @@ def test_missing_sqlite_database_and_table_are_named(tmp_path: Path) -> None:
         thing.close()
 
 
+def test_sqlite_query_source_passes_driver_values_untyped(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    _sqlite(
+        path,
+        "CREATE TABLE t (id INTEGER PRIMARY KEY, at TEXT, v REAL)",
+        "INSERT INTO t VALUES (1, '10:30', 0.5), (2, 'x%y', NULL), (3, ':name', 2)",
+    )
+    query = (
+        "SELECT id, at, v * 2 AS twice FROM t WHERE at LIKE '%:%' OR at LIKE '%\\%%' ESCAPE '\\'"
+    )
+    source = SqlSource(f"sqlite:///{path}", query=query, chunk_rows=2)
+    try:
+        fields = source.fields()
+        rows = [r for _, spec in source.plan(4) for c in source.read(spec) for r in c.rows]
+    finally:
+        source.close()
+    assert fields == [Field("id"), Field("at"), Field("twice")]
+    assert sorted(rows) == [(1, "10:30", 1.0), (2, "x%y", None), (3, ":name", 4.0)]
+
+
+def test_short_passwords_are_blanked_only_where_they_stand_alone() -> None:
+    from cassflow.copy._sqlalchemy import describe
+
+    text = describe(ValueError("connection to port 5432 failed for u:p@h (p)"), "p")
+    assert text == "connection to port 5432 failed for u:***@h (***)"
+    assert describe(ValueError("xxsecret12yy"), "secret12") == "xx***yy"
+
+
 # --- key ranges ---------------------------------------------------------------------------------
 
 

@@ -70,7 +70,7 @@ class TableReader:
     def __init__(self, source: SqlSource) -> None:
         self.source = source
         self.db = Database(source.url, write=False, must_exist=True, location=source.location)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _read_layout holds it while it reflects
         self._table: sa.Table | None = None
         self._layout: _Layout | None = None
 
@@ -93,14 +93,15 @@ class TableReader:
             return self._layout
 
     def _reflected(self) -> sa.Table:
-        if self._table is None:
-            name = self.source.table
-            assert name is not None
-            table = reflect_table(self.db, name)
-            if table is None:
-                raise CopyError(f"{self.source.location}: no table {name}")
-            self._table = table
-        return self._table
+        with self._lock:
+            if self._table is None:
+                name = self.source.table
+                assert name is not None
+                table = reflect_table(self.db, name)
+                if table is None:
+                    raise CopyError(f"{self.source.location}: no table {name}")
+                self._table = table
+            return self._table
 
     def _table_layout(self) -> _Layout:
         table = self._reflected()

@@ -221,6 +221,11 @@ def _read_intervals_as_durations(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.adapters.register_loader("interval", DurationLoader)
 
 
+#: Passwords at least this long are blanked wherever they appear; shorter ones only where
+#: they stand alone, so that a password ``p`` does not turn "port" into "***ort".
+_BLANK_EVERYWHERE = 6
+
+
 def _blank(text: str, password: str | None) -> str:
     text = redact(text)
     if password:
@@ -229,7 +234,10 @@ def _blank(text: str, password: str | None) -> str:
             urllib.parse.quote(password, safe=""),
             urllib.parse.quote_plus(password),
         }:
-            text = text.replace(form, "***")
+            if len(form) >= _BLANK_EVERYWHERE:
+                text = text.replace(form, "***")
+            else:
+                text = re.sub(rf"(?<!\w){re.escape(form)}(?!\w)", "***", text)
     return text
 
 
