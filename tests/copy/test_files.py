@@ -457,3 +457,43 @@ def test_a_csv_value_that_does_not_convert_is_a_bad_row(tmp_path: Path) -> None:
     assert (bad.position, bad.category) == ("in.jsonl:2", "convert")
     assert bad.reason.startswith("column id: ")
     assert (tmp_path / "part-s-00001.csv").read_text() == "id,name\n1,a\n"
+
+
+def test_a_copy_run_moves_csv_files_to_parquet_and_quarantines_bad_lines(tmp_path: Path) -> None:
+    from cassflow.copy._checkpoint import SqliteCheckpointStore
+    from cassflow.copy._quarantine import Quarantine
+    from cassflow.copy._runner import CopyOptions, CopyRun
+
+    data = tmp_path / "in"
+    data.mkdir()
+    (data / "a.csv").write_text('id,name\n1,one\n2,"two\nlines"\n3,x,extra\n')
+    (data / "b.csv").write_text('id,name\n4,\n5,""\n')
+    store = SqliteCheckpointStore(tmp_path / "checkpoints.sqlite3")
+    try:
+        report = CopyRun(
+            FileSource(str(data / "*.csv"), "csv"),
+            FileSink(str(tmp_path / "out"), "parquet"),
+            run_id="r1",
+            store=store,
+            quarantine=Quarantine(tmp_path / "quarantine", "r1"),
+            options=CopyOptions(workers=2),
+        ).execute()
+    finally:
+        store.close()
+    assert (report.counts.read, report.counts.written, report.counts.quarantined) == (5, 4, 1)
+    (entry,) = [
+        json.loads(line)
+        for path in report.quarantine_files
+        for line in Path(path).read_text().splitlines()
+    ]
+    assert entry["source"] == f"{data / 'a.csv'}:5"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "part-f0000-a.csv-00001.parquet",
+        "part-f0001-b.csv-00001.parquet",
+    ]
+    assert _rows(FileSource(str(tmp_path / "out"), "parquet")) == [
+        ("1", "one"),
+        ("2", "two\nlines"),
+        ("4", None),
+        ("5", ""),
+    ]
