@@ -497,3 +497,8 @@ def test_a_copy_run_moves_csv_files_to_parquet_and_quarantines_bad_lines(tmp_pat
         ("4", None),
         ("5", ""),
     ]
+
+
+def test_a_protocol_without_its_file_system_names_what_to_install() -> None:
+    with pytest.raises(CopyError, match=r"gs://b/x/\*\.csv: gs:// paths need fsspec's gs://"):
+        FileSource("gs://b/x/*.csv", "csv").fields()

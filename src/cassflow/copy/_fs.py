@@ -54,8 +54,9 @@ class Store:
         try:
             fs, path = url_to_fs(url, **self._storage)
         except ImportError as exc:
-            extra = _EXTRAS.get(protocol, "the fsspec implementation of this protocol")
-            raise CopyError(f"{url}: reading {protocol}:// needs pip install '{extra}'") from exc
+            extra = _EXTRAS.get(protocol)
+            need = f"pip install '{extra}'" if extra else f"fsspec's {protocol}:// implementation"
+            raise CopyError(f"{url}: {protocol}:// paths need {need}: {exc}") from None
         except ValueError as exc:
             raise CopyError(f"{url}: {self.describe(exc)}") from None
         return fs, str(path)
