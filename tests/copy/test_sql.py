@@ -574,6 +574,28 @@ def test_full_copy_through_the_runner_and_a_lost_connection_is_transient(
     sink.close()
 
 
+def test_failing_to_connect_during_a_slice_is_transient(pg: PostgresServer) -> None:
+    pg_execute(
+        pg,
+        "CREATE TABLE src (id integer PRIMARY KEY)",
+        "INSERT INTO src SELECT generate_series(1, 10)",
+    )
+    source = SqlSource(pg.url(), table="src")
+    # The database's owner can close it to new connections, as a restarting server would be.
+    other = PostgresServer(pg.host, pg.port, pg.user, pg.password, "postgres")
+    try:
+        plan = source.plan(2)
+        source.close()  # no pooled connection left: the next read must connect
+        pg_execute(other, f"ALTER DATABASE {pg.database} CONNECTION LIMIT 0")
+        with pytest.raises(SqlTransientError) as failed:
+            next(iter(source.read(plan[0][1])))
+    finally:
+        pg_execute(other, f"ALTER DATABASE {pg.database} CONNECTION LIMIT -1")
+        source.close()
+    assert "too many connections" in str(failed.value)
+    assert pg.password not in str(failed.value)
+
+
 def pg_password_free(text: str, server: PostgresServer) -> bool:
     return server.password not in text
 

@@ -269,7 +269,7 @@ class TableReader:
                 for part in result.partitions(rows_per_chunk):
                     yield self._chunk(layout, list(part))
         except sa_exc.SQLAlchemyError as exc:
-            raise self.db.error(exc, "reading rows") from None
+            raise self.db.error(exc, "reading rows", in_slice=True) from None
 
     def _keyset(
         self, layout: _Layout, table: sa.Table, order: list[sa.Column[Any]]
@@ -285,7 +285,7 @@ class TableReader:
                 with self.db.engine.connect() as conn:
                     rows = list(conn.execute(select).all())
             except sa_exc.SQLAlchemyError as exc:
-                raise self.db.error(exc, "reading rows") from None
+                raise self.db.error(exc, "reading rows", in_slice=True) from None
             if not rows:
                 return
             yield self._chunk(layout, rows)

@@ -274,7 +274,7 @@ class SqlSliceWriter:
                     conn.execute(self.target.statement, [values for _, values in batch])
         except sa_exc.SQLAlchemyError as exc:
             if is_transient(exc) or not is_row_refusal(exc):
-                raise db.error(exc, f"writing slice {self.slice_id}") from None
+                raise db.error(exc, f"writing slice {self.slice_id}", in_slice=True) from None
             return self._write_one_by_one(chunk, rows)
         return []
 
@@ -316,7 +316,7 @@ class SqlSliceWriter:
                             BadRecord(chunk.position(index), reason, chunk.record(index), "write")
                         )
         except sa_exc.SQLAlchemyError as exc:
-            raise db.error(exc, f"writing slice {self.slice_id}") from None
+            raise db.error(exc, f"writing slice {self.slice_id}", in_slice=True) from None
         return bad
 
     def commit(self) -> None:

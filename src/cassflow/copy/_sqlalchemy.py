@@ -54,6 +54,7 @@ __all__ = [
     "SqlTransientError",
     "TypeEngine",
     "describe",
+    "is_connection_failure",
     "is_row_refusal",
     "is_transient",
     "make_engine",
@@ -268,6 +269,16 @@ def is_transient(exc: BaseException) -> bool:
     return bool(args) and isinstance(args[0], int) and args[0] in _TRANSIENT_MYSQL
 
 
+def is_connection_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is psycopg's failure to connect or to keep a connection: an
+    ``OperationalError`` the server gave no SQLSTATE for (psycopg reports a refused connection,
+    a reset and a failed login that way). MySQL's are told by :func:`is_transient`'s numbers."""
+    if not isinstance(exc, sa_exc.OperationalError):
+        return False
+    orig = exc.orig
+    return type(orig).__module__.startswith("psycopg") and getattr(orig, "sqlstate", 0) is None
+
+
 def is_row_refusal(exc: BaseException) -> bool:
     """Whether the database refused the values of a row (a constraint, a value out of range
     or too long, a value the driver cannot send), rather than the statement as a whole."""
@@ -309,11 +320,16 @@ class Database:
         """The dialect's name: ``postgresql``, ``sqlite``, ``mysql``..."""
         return str(self.engine.dialect.name)
 
-    def error(self, exc: BaseException, doing: str) -> CassflowError:
+    def error(self, exc: BaseException, doing: str, *, in_slice: bool = False) -> CassflowError:
         """``exc`` as :class:`SqlTransientError` (redo the slice) or :class:`CopyError`, with
-        the database's message, what we were doing, and never the password."""
+        the database's message, what we were doing, and never the password.
+
+        ``in_slice``: the database was reachable when the copy was planned, so failing to
+        connect now (a restart, the network) is worth another try; before that, a connection
+        failure is most likely a wrong URL or password, and is reported as it is.
+        """
         text = f"{self.location}: {doing}: {describe(exc, self.password)}"
-        if is_transient(exc):
+        if is_transient(exc) or (in_slice and is_connection_failure(exc)):
             return SqlTransientError(text)
         return CopyError(text)
 
