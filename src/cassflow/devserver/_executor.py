@@ -251,7 +251,12 @@ class Executor:
         """Run one request; errors become ERROR messages."""
         try:
             with self._lock:
-                return self._handle(session, message)
+                if not self.storage.in_transaction:
+                    return self._handle(session, message)
+                # In the server's group transaction: a savepoint, so that a failing statement
+                # undoes its own writes and nobody else's.
+                with self.storage.transaction():
+                    return self._handle(session, message)
         except RequestError as exc:
             return Outcome(message=exc.to_message())
         except (SchemaError, KeyCodecError, AuthInvalidError) as exc:

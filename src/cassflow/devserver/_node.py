@@ -96,6 +96,7 @@ class DevServer:
             Executor(storage, roles=roles, compaction=self.compaction),
             authenticator=roles,
             faults=self.faults,
+            transactions=storage,
         )
         executor = server.handler
         assert isinstance(executor, Executor)

@@ -5,6 +5,13 @@ each on its own stream (so answers can overtake one another, as with Cassandra);
 authentication, OPTIONS and REGISTER are handled here, everything that touches data goes to
 the request handler (the executor). Fault rules are consulted before a request reaches it.
 Schema changes are pushed to every connection that REGISTERed for them.
+
+Group commit: the requests that arrive in one turn of the event loop, on every connection,
+run in one storage transaction (each statement in a savepoint of its own, so one failing
+statement leaves its neighbours applied). Their answers wait in per-connection queues; at the
+end of the turn the transaction commits, then each connection's answers go out in one write.
+No answer leaves before the writes it acknowledges are committed; if the commit fails, the
+answers are dropped and their connections closed, so nothing uncommitted is ever acknowledged.
 """
 
 from __future__ import annotations
@@ -99,6 +106,16 @@ class RequestHandler(Protocol):
         """Run a QUERY, PREPARE, EXECUTE or BATCH."""
 
 
+class Transactions(Protocol):
+    """The storage's group transaction (see the module docstring)."""
+
+    def begin(self) -> None:
+        """Open a transaction that later writes join."""
+
+    def commit(self) -> None:
+        """Make every write since :meth:`begin` durable (or raise, having rolled them back)."""
+
+
 class Authenticator(Protocol):
     """Checks SASL PLAIN credentials."""
 
@@ -122,20 +139,59 @@ class _Client:
         self.session = session
         self.conn = Connection(Role.SERVER, supported_versions=server.protocol_versions)
         self.closed = False
+        #: Answers (or raw error replies) waiting for the end of the loop turn, in order.
+        self.queued: list[Envelope | bytes] = []
 
-    def send(self, envelope: Envelope) -> None:
+    def send(self, envelope: Envelope | bytes) -> None:
+        """Queue an answer; it is written at the end of the turn, after the group commit."""
         if self.closed:
             return
-        try:
-            self.writer.write(self.conn.send(envelope))
-        except Exception:
-            log.exception("cannot answer stream %s", envelope.stream)
-            self.close()
+        self.queued.append(envelope)
+        self.server.flush_soon(self)
 
-    def close(self) -> None:
+    def write_queued(self) -> None:
+        """Encode and write every queued answer in one go (the server calls it after commit)."""
+        queued, self.queued = self.queued, []
+        if self.closed or not queued:
+            return
+        chunks: list[bytes] = []
+        failed = False
+        for item in queued:
+            if isinstance(item, bytes):
+                chunks.append(item)
+                continue
+            try:
+                chunks.append(self.conn.send(item))
+            except Exception:
+                log.exception("cannot answer stream %s", item.stream)
+                failed = True
+                break
+        try:
+            self.writer.write(b"".join(chunks))
+        except Exception:
+            log.exception("cannot write to client %s", self.session.address)
+            failed = True
+        if failed:
+            self.abort()
+
+    def drop_queued(self) -> None:
+        """Forget the queued answers and close: they may acknowledge uncommitted writes."""
+        self.queued = []
+        self.abort()
+
+    def abort(self) -> None:
+        """Close without writing what is queued."""
         if not self.closed:
             self.closed = True
             self.writer.close()
+
+    def close(self) -> None:
+        """Close after the answers queued so far are committed and written."""
+        if self.closed:
+            return
+        if self.queued:
+            self.server.flush()
+        self.abort()
 
     async def run(self) -> None:
         try:
@@ -144,6 +200,8 @@ class _Client:
                 self.conn.receive_data(data)
                 if not self._drain_events():
                     break
+                # Flow control: read no more before this turn's answers are out and drained.
+                await self.server.flushed()
                 await self.writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -157,7 +215,7 @@ class _Client:
                 event = self.conn.next_event()
             except RemoteProtocolError as exc:
                 if exc.reply:
-                    self.writer.write(exc.reply)
+                    self.send(exc.reply)
                 log.debug("client %s broke the protocol: %s", self.session.address, exc)
                 if exc.fatal:
                     return False
@@ -249,6 +307,7 @@ class _Client:
     def _execute(self, request: Envelope) -> None:
         if self.closed:
             return
+        self.server.join_group()
         try:
             outcome = self.server.handler.handle(self.session, request.message)
         except Exception as exc:  # a bug in the executor must not kill the connection
@@ -269,13 +328,19 @@ class CqlServer:
         authenticator: Authenticator | None = None,
         faults: FaultInjector | None = None,
         protocol_versions: tuple[int, ...] = tuple(SUPPORTED_VERSIONS),
+        transactions: Transactions | None = None,
     ) -> None:
         self.handler = handler
         self.authenticator = authenticator
         self.faults = faults or FaultInjector()
         self.protocol_versions = protocol_versions
+        self.transactions = transactions
         self.clients: dict[int, _Client] = {}
         self._ids = itertools.count(1)
+        self._group_open = False
+        #: Clients with queued answers (a dict: insertion-ordered, no duplicates).
+        self._dirty: dict[_Client, None] = {}
+        self._flushed: asyncio.Future[None] | None = None
         self._server: asyncio.Server | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.address: tuple[str, int] | None = None
@@ -308,8 +373,60 @@ class CqlServer:
             self._server.close()
             for client in list(self.clients.values()):
                 client.close()
+            self.flush()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=5)
+
+    # --- group commit ------------------------------------------------------------------------
+
+    def join_group(self) -> None:
+        """Make the request about to run part of this turn's group transaction."""
+        if self._group_open or self.transactions is None:
+            return
+        try:
+            self.transactions.begin()
+        except Exception:  # e.g. the storage is closing: each write then commits on its own
+            log.debug("no group transaction", exc_info=True)
+            return
+        self._group_open = True
+        self._schedule_flush()
+
+    def flush_soon(self, client: _Client) -> None:
+        """Note that ``client`` has queued answers; they go out at the end of the turn."""
+        self._dirty[client] = None
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        if self._flushed is None:
+            loop = asyncio.get_running_loop()
+            self._flushed = loop.create_future()
+            loop.call_soon(self.flush)
+
+    async def flushed(self) -> None:
+        """Wait until this turn's answers are written (returns at once if none are queued)."""
+        if self._flushed is not None:
+            await asyncio.shield(self._flushed)
+
+    def flush(self) -> None:
+        """Commit the group transaction, then write every queued answer."""
+        waiter, self._flushed = self._flushed, None
+        committed = True
+        if self._group_open:
+            assert self.transactions is not None
+            self._group_open = False
+            try:
+                self.transactions.commit()
+            except Exception:
+                log.exception("group commit failed; closing the connections it would answer")
+                committed = False
+        dirty, self._dirty = self._dirty, {}
+        for client in dirty:
+            if committed:
+                client.write_queued()
+            else:
+                client.drop_queued()
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def loop_call_later(self, delay: float, callback: Callable[[], None]) -> None:
         """Run ``callback`` on the server's loop after ``delay`` seconds."""
@@ -342,4 +459,5 @@ __all__ = [
     "CqlServer",
     "Outcome",
     "RequestHandler",
+    "Transactions",
 ]

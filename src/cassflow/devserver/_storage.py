@@ -19,7 +19,8 @@ Theory of operation:
   consult tombstones: they return the live cells, i.e. not tombstones and not expired.
 * Reads stream from SQLite cursors and group consecutive cells into :class:`Row` objects.
   A row is returned while it has a live marker or a live cell.
-* Each public write runs in its own transaction unless called inside :meth:`Storage.transaction`.
+* Each public write runs in its own transaction unless called inside :meth:`Storage.transaction`
+  or between :meth:`Storage.begin` and :meth:`Storage.commit` (the server's group commit).
   The database runs in WAL mode with ``synchronous=NORMAL``: a commit survives a crash of
   the process, and a power loss may drop the last commits (Cassandra's default periodic
   commit log is no stronger).
@@ -254,6 +255,40 @@ class Storage:
             raise
         self._depth -= 1
         self._db.execute(f"RELEASE {savepoint}")
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether writes now join an open transaction (:meth:`begin` or :meth:`transaction`)."""
+        return self._depth > 0
+
+    def begin(self) -> None:
+        """Open a group transaction: every write until :meth:`commit` joins it (group commit).
+
+        Inside it, :meth:`transaction` is a savepoint, so one statement of the group can be
+        undone alone. Nothing written is durable, nor may be acknowledged, before
+        :meth:`commit` returns.
+        """
+        self._check_open()
+        if self._depth:
+            raise StorageError("a transaction is already open")
+        self._db.execute("BEGIN")
+        self._depth = 1
+
+    def commit(self) -> None:
+        """Commit the group transaction opened by :meth:`begin`.
+
+        If the commit fails, everything of the group is rolled back and the error goes on.
+        """
+        if self._depth != 1:
+            raise StorageError("no group transaction is open")
+        self._depth = 0
+        try:
+            self._db.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+            self._load_caches()
+            raise
 
     def _check_open(self) -> None:
         if self._closed:
