@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cassflow selfcheck
+	$(BIN)/cassflow run examples/quickstart/pipeline.yaml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

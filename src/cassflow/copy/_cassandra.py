@@ -54,7 +54,7 @@ from cassflow.copy._model import (
     Field,
     PlannedSlice,
 )
-from cassflow.copy._retry import Backoff
+from cassflow.copy._retry import Backoff, retry
 from cassflow.copy._slicing import TokenRange, token_ranges
 from cassflow.copy._throttle import AimdThrottle
 
@@ -107,8 +107,9 @@ def _token_where(partition_key: Sequence[str], includes_start: bool) -> str:
 
 
 def _prepare(session: Any, statement: str, what: str) -> Any:
+    # A struggling coordinator can time out a PREPARE too; that is worth a few tries.
     try:
-        return session.prepare(statement)
+        return retry(lambda: session.prepare(statement), attempts=5)
     except RequestValidationException as exc:
         raise CopyError(f"{what}: Cassandra refused {statement!r}: {exc}") from exc
 

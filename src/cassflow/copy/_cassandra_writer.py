@@ -261,10 +261,22 @@ class CassandraSliceWriter:
                     bad.append(BadRecord(chunk.position(i), refusal, chunk.record(i), "convert"))
                     continue
             try:
-                append((i, bind(values)))
+                statement = bind(values)
             except (TypeError, ValueError, OverflowError, struct.error) as exc:
                 # The converter let through a value the column's codec cannot serialize.
                 bad.append(BadRecord(chunk.position(i), str(exc), chunk.record(i), "convert"))
+                continue
+            try:
+                statement.routing_key  # noqa: B018 - computed now, so that a bad key fails here
+            except struct.error:
+                # A composite partition key serializes each component with a 2-byte length.
+                reason = (
+                    "the partition key is too large: a component of a composite partition key "
+                    "is limited to 65535 bytes"
+                )
+                bad.append(BadRecord(chunk.position(i), reason, chunk.record(i), "convert"))
+                continue
+            append((i, statement))
         return bound
 
     def _conversion_failure(

@@ -208,14 +208,19 @@ class CopyRun:
         return self._report(started, drift)
 
     def _report(self, started: float, drift: Drift) -> RunReport:
+        # Sinks that retry requests themselves (Cassandra) count those retries and errors.
+        sink_stats = getattr(self.sink, "stats", None)
+        errors = dict(self._errors)
+        for name, count in getattr(sink_stats, "errors_by_class", {}).items():
+            errors[name] = errors.get(name, 0) + count
         report = RunReport(
             run_id=self.run_id,
             activity=self.activity,
             source=self.source.location,
             target=self.sink.location,
             seconds=time.monotonic() - started,
-            retries=self._retries + int(getattr(getattr(self.sink, "stats", None), "retries", 0)),
-            errors=dict(self._errors),
+            retries=self._retries + int(getattr(sink_stats, "retries", 0)),
+            errors=errors,
             resumed_slices=self._resumed,
             slices_run=self._slices_run,
         )

@@ -4,7 +4,7 @@ The local runner and the sensors come with the copy engine; for now this package
 validates pipeline files (:func:`load_pipeline`).
 """
 
-from cassflow.pipeline._loader import PipelineError, load_pipeline
+from cassflow.pipeline._loader import PipelineError, load_connections, load_pipeline
 from cassflow.pipeline._spec import (
     ActivitySpec,
     AuthSpec,
@@ -31,6 +31,7 @@ __all__ = [
     "SqlDatasetSpec",
     "TableDatasetSpec",
     "WaitSpec",
+    "load_connections",
     "load_pipeline",
     "parse_duration",
 ]

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from cassflow.errors import CassflowError
-from cassflow.pipeline._spec import PipelineSpec
+from cassflow.pipeline._spec import ConnectionSpec, Name, PipelineSpec
 
 _REFERENCE = re.compile(r"\$\{([a-z]+):([^}]*)\}")
 _SECRET = re.compile(r"^[a-z][a-z0-9_-]*:[^#}]+(#[^}]+)?$")
@@ -105,6 +105,37 @@ def load_pipeline(
 ) -> PipelineSpec:
     """Read and validate a pipeline file."""
     path = Path(path)
+    root, data = _read(path, env)
+    try:
+        return PipelineSpec.model_validate(data)
+    except ValidationError as exc:
+        raise PipelineError(_problems(path, root, exc)) from None
+
+
+def load_connections(
+    path: str | os.PathLike[str], env: Mapping[str, str] | None = None
+) -> dict[str, ConnectionSpec]:
+    """Read a file of named connections: the ``connections:`` mapping of a pipeline file, at
+    the top level or under a ``connections`` key (so a pipeline file itself can serve)."""
+    path = Path(path)
+    root, data = _read(path, env)
+    inside = isinstance(data.get("connections"), dict)
+    if not inside:  # a bare mapping of connections: locate errors as if it were wrapped
+        data = {"connections": data}
+        key = yaml.ScalarNode("tag:yaml.org,2002:str", "connections")
+        root = yaml.MappingNode("tag:yaml.org,2002:map", [(key, root)])
+    try:
+        return dict(_ConnectionsFile.model_validate(data).connections)
+    except ValidationError as exc:
+        raise PipelineError(_problems(path, root, exc)) from None
+
+
+class _ConnectionsFile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    connections: dict[Name, ConnectionSpec]
+
+
+def _read(path: Path, env: Mapping[str, str] | None) -> tuple[yaml.Node, dict[str, Any]]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -123,17 +154,18 @@ def load_pipeline(
             f"{path}: expected a mapping with name, connections, datasets, activities"
         )
     _check_duplicate_keys(path, root)
-    data = _interpolate(data, path, os.environ if env is None else env, "")
-    try:
-        return PipelineSpec.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            # Union members add their class name to the location; drop those for the file.
-            keys = tuple(k for k in loc if not (isinstance(k, str) and k.endswith("Spec")))
-            node = _locate(root, keys)
-            dotted = ".".join(str(k) for k in keys) or "(top level)"
-            message = str(error["msg"]).removeprefix("Value error, ")
-            problems.append(f"{_where(path, node)}: {dotted}: {message}")
-        raise PipelineError("\n".join(dict.fromkeys(problems))) from None
+    return root, _interpolate(data, path, os.environ if env is None else env, "")
+
+
+def _problems(path: Path, root: yaml.Node, exc: ValidationError) -> str:
+    """One ``file:line:column: key: message`` line per validation error."""
+    problems = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        # Union members add their class name to the location; drop those for the file.
+        keys = tuple(k for k in loc if not (isinstance(k, str) and k.endswith("Spec")))
+        node = _locate(root, keys)
+        dotted = ".".join(str(k) for k in keys) or "(top level)"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        problems.append(f"{_where(path, node)}: {dotted}: {message}")
+    return "\n".join(dict.fromkeys(problems))

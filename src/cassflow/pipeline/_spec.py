@@ -69,7 +69,13 @@ class ConnectionSpec(_Model):
     read_keyspaces: list[Name] = []
     auth: AuthSpec | None = None
     local_dc: str | None = None
+    #: Default consistency of reads and writes (dsbulk's default: LOCAL_ONE).
     consistency: str | None = None
+    protocol_version: Annotated[int, Field(ge=3, le=5)] | None = None
+    #: Seconds before a request times out on the client.
+    request_timeout: Annotated[float, Field(gt=0)] = 30.0
+    #: Where the embedded dev server keeps its data (no ``hosts``); default .cassflow/dev/<name>.
+    data_dir: str | None = None
 
 
 class FileDatasetSpec(_Model):
@@ -79,6 +85,9 @@ class FileDatasetSpec(_Model):
     path: str
     #: Format options (CSV dialect, compression, ...), passed to the reader/writer.
     options: dict[str, str | int | float | bool] = {}
+    #: fsspec storage options (endpoint_url, key, secret, account_name, ...); values may be
+    #: ``${secret:...}`` references, resolved when the files are opened.
+    storage: dict[str, str | int | float | bool] = {}
 
 
 class TableDatasetSpec(_Model):
@@ -86,14 +95,40 @@ class TableDatasetSpec(_Model):
 
     connection: Name
     table: Name
+    #: Another keyspace than the connection's (one of its ``read_keyspaces`` for reads).
+    keyspace: Name | None = None
+    #: Columns to read (default: all, in schema order).
+    columns: list[str] | None = None
+    consistency: str | None = None
+    #: Rows per page when reading.
+    fetch_size: Annotated[int, Field(ge=1)] = 5000
+    #: Rows of one partition sent together in an UNLOGGED batch when writing.
+    batch_size: Annotated[int, Field(ge=1, le=1000)] = 32
+    #: Time to live of written rows, in seconds.
+    ttl: Annotated[int, Field(ge=0)] | None = None
+    #: Source fields that carry each row's TTL / write time (microseconds) when writing.
+    ttl_column: str | None = None
+    timestamp_column: str | None = None
+    #: Columns whose write time / TTL is read along (as ``<column>_writetime`` / ``_ttl``).
+    writetime_columns: list[str] = []
+    ttl_columns: list[str] = []
+    #: Allow writes that are not idempotent (counter tables); a redone slice then counts twice.
+    allow_non_idempotent: bool = False
 
 
 class SqlDatasetSpec(_Model):
     """A SQL table or query through SQLAlchemy."""
 
+    #: A SQLAlchemy URL; put the password in as a ``${secret:...}`` reference.
     url: str
     table: str | None = None
     query: str | None = None
+    #: An integer column to cut the table into key ranges (default: its primary key).
+    key: str | None = None
+    chunk_rows: Annotated[int, Field(ge=1)] = 5000
+    #: When writing: create a missing table; upsert (redo-safe) or plain insert.
+    create: bool = True
+    mode: Literal["upsert", "insert"] = "upsert"
 
     @model_validator(mode="after")
     def _one_source(self) -> SqlDatasetSpec:
@@ -110,8 +145,26 @@ class CopySpec(_Model):
 
     source: Name = Field(alias="from")
     target: Name = Field(alias="to")
-    #: Abort after this many bad records (a count) or this share of them ("5%").
-    max_errors: Annotated[int, Field(ge=0)] | Annotated[str, Field(pattern=r"^\d+(\.\d+)?%$")] = 0
+    #: Abort after this many bad records (a count) or this share of them ("5%"); -1: never.
+    max_errors: Annotated[int, Field(ge=-1)] | Annotated[str, Field(pattern=r"^\d+(\.\d+)?%$")] = (
+        100
+    )
+    #: Target column -> source field; default: every field under its own name.
+    columns: dict[str, str] | None = None
+    #: Source fields the target lacks: fail (default), ignore_extra, add_columns.
+    schema_drift: Literal["fail", "ignore_extra", "add_columns"] = "fail"
+    #: Slices worked on at once, and how many slices to cut a splittable source into.
+    workers: Annotated[int, Field(ge=1, le=256)] = 4
+    splits: Annotated[int, Field(ge=1)] | None = None
+    #: Requests in flight to Cassandra at the start (adapted by AIMD up to max_concurrency).
+    concurrency: Annotated[int, Field(ge=1)] = 32
+    max_concurrency: Annotated[int, Field(ge=1)] = 256
+    #: A hard cap on written rows per second.
+    max_rows_per_second: Annotated[float, Field(gt=0)] | None = None
+    #: Attempts per slice on transient errors.
+    slice_attempts: Annotated[int, Field(ge=1)] = 4
+    #: After the copy, read the target back: row count and a checksum of the key columns.
+    verify: bool = False
 
 
 class CompactionWaitSpec(_Model):
