@@ -11,8 +11,10 @@ import csv
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from cassflow.devserver import DevServer
+from cassflow.observe import CopyMetrics
 from cassflow.pipeline import PipelineSpec
 from cassflow.pipeline._run import PipelineRunner
 from clusters import connect
@@ -72,7 +74,8 @@ def test_a_copy_under_timeouts_overload_and_latency_is_exact(tmp_path: Path) -> 
                     ],
                 }
             )
-            report = PipelineRunner(spec, state_dir=tmp_path / "state").run()
+            metrics = CopyMetrics()
+            report = PipelineRunner(spec, state_dir=tmp_path / "state", metrics=metrics).run()
             fired = {
                 "timeouts": server.faults.fired(timeouts),
                 "overload": server.faults.fired(overload),
@@ -98,3 +101,25 @@ def test_a_copy_under_timeouts_overload_and_latency_is_exact(tmp_path: Path) -> 
     summary = copy.summary()
     assert "retries" in summary
     assert "throttled" in summary
+
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for m in text_string_to_metric_families(metrics.exposition().decode())
+        for s in m.samples
+    }
+    labels = (("activity", "load"), ("pipeline", "faults"))
+
+    def sample(name: str, *extra: tuple[str, str]) -> float:
+        return samples.get((name, tuple(sorted(labels + extra))), 0.0)
+
+    assert sample("cassflow_rows_written_total") == total
+    assert sample("cassflow_retries_total") == copy.retries
+    timeout_errors = sample(
+        "cassflow_errors_total", ("error_class", "transient"), ("exception", "WriteTimeout")
+    )
+    assert timeout_errors == fired["timeouts"]
+    assert sample("cassflow_throttle_events_total", ("kind", "decrease")) == copy.throttle.decreases
+    writes = sample("cassflow_request_seconds_count", ("operation", "write"))
+    assert writes >= sample("cassflow_batch_rows_count") > 0
+    assert sample("cassflow_batch_rows_sum") == total
+    assert sample("cassflow_requests_in_flight") == 0

@@ -57,6 +57,7 @@ from cassflow.copy._model import (
 from cassflow.copy._retry import Backoff, retry
 from cassflow.copy._slicing import TokenRange, token_ranges
 from cassflow.copy._throttle import AimdThrottle
+from cassflow.observe import SinkMetrics
 
 __all__ = ["CassandraSink", "CassandraSource", "SinkStats", "default_splits"]
 
@@ -372,6 +373,7 @@ class CassandraSink:
         self.location = f"{keyspace}.{table} ({connection.contact})"
         #: Counts over every slice written so far (see :class:`SinkStats`).
         self.stats = SinkStats()
+        self._metrics: SinkMetrics | None = None
         self._stats_lock = threading.Lock()
         self._gate = Gate(self.throttle)
         self._plan: WritePlan | None = None
@@ -561,6 +563,7 @@ class CassandraSink:
             ignored=ignored,
             batch_mode=self.batch_mode,
             replicas=self._replicas(table.keyspace_name),
+            metrics=self._metrics,
         )
 
     def _replicas(self, keyspace: str) -> Any:
@@ -578,6 +581,10 @@ class CassandraSink:
         if self._plan is None:
             raise CopyError(f"{self.location}: prepare() must come before open_slice()")
         return CassandraSliceWriter(self._plan, slice_id, self._add_stats)
+
+    def observe(self, metrics: SinkMetrics) -> None:
+        """Feed these Prometheus series from now on (call before :meth:`prepare`)."""
+        self._metrics = metrics
 
     def _add_stats(self, stats: SinkStats) -> None:
         with self._stats_lock:

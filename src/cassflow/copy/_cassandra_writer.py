@@ -56,6 +56,7 @@ from cassflow.copy._retry import (
     classify_error,
 )
 from cassflow.copy._throttle import AimdThrottle
+from cassflow.observe import SinkMetrics
 
 # How long the writer waits without any answer while requests are in flight before it gives
 # up on the slice, beyond the driver's own request timeout (which should always answer
@@ -140,6 +141,8 @@ class WritePlan:
     #: The replicas of a routing key (the driver's ``Metadata.get_replicas`` for the table's
     #: keyspace), for ``batch_mode="replica"``.
     replicas: Callable[[bytes], Any] | None = None
+    #: Prometheus series of the run (None: not observed).
+    metrics: SinkMetrics | None = None
     #: Column layouts of the chunks seen so far, by the chunk's column names.
     layouts: dict[tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...]] = field(
         default_factory=dict
@@ -369,13 +372,20 @@ class CassandraSliceWriter:
             now = time.monotonic()
             if inbox:
                 last_activity = now
+            metrics = plan.metrics
             for request, error, latency in inbox:
                 outstanding -= 1
+                if metrics is not None:
+                    metrics.write_seconds.observe(latency)
                 if error is None:
                     plan.throttle.on_success(latency)
                     _count_success(request, stats)
+                    if metrics is not None:
+                        metrics.batch_rows.observe(len(request.rows))
                 elif failure is None:
                     failure = self._settle(request, error, ready, delayed, chunk, bad, stats)
+            if metrics is not None and inbox:
+                metrics.in_flight.set(gate.in_flight)
             if failure is not None:
                 if outstanding == 0:
                     raise failure
@@ -388,6 +398,8 @@ class CassandraSliceWriter:
                     self._send(ready.popleft())
                     outstanding += 1
                     last_activity = time.monotonic()
+            if metrics is not None:
+                metrics.in_flight.set(gate.in_flight)
             with gate.cond:
                 if self._inbox:
                     continue
@@ -442,7 +454,10 @@ class CassandraSliceWriter:
         plan = self.plan
         name = type(error).__name__
         stats.errors_by_class[name] = stats.errors_by_class.get(name, 0) + 1
-        if classify_error(error) is ErrorClass.TRANSIENT:
+        error_class = classify_error(error)
+        if plan.metrics is not None:
+            plan.metrics.error(error_class.value, name)
+        if error_class is ErrorClass.TRANSIENT:
             plan.throttle.on_distress()
             request.attempt += 1
             if request.attempt >= plan.attempts:
@@ -450,6 +465,8 @@ class CassandraSliceWriter:
                 exhausted.__cause__ = error
                 return exhausted
             stats.retries += 1
+            if plan.metrics is not None:
+                plan.metrics.retries.inc()
             due = time.monotonic() + plan.backoff.delay(request.attempt - 1)
             heapq.heappush(delayed, (due, next(self._sequence), request))
             return None

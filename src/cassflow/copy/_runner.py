@@ -167,6 +167,7 @@ class CopyRun:
         self._budget: _ErrorBudget | None = None
         self._resumed = 0
         self._slices_run = 0
+        self._throttle_seen: dict[str, int] = {}
 
     # --- the run -------------------------------------------------------------------------
 
@@ -175,6 +176,9 @@ class CopyRun:
         started = time.monotonic()
         columns = ColumnMap(self.source.fields(), self.options.columns)
         self._columns = columns
+        observe = getattr(self.sink, "observe", None)  # sinks that report per request
+        if observe is not None and self.metrics is not None:
+            observe(self.metrics.for_sink(self.pipeline, self.activity))
         drift = self.sink.prepare(columns.fields, self.options.drift)
         plan = self.source.plan(self.options.splits or 0)
         self.store.begin(self.run_id, plan)
@@ -225,6 +229,7 @@ class CopyRun:
             slices_run=self._slices_run,
         )
         report.add_slices(self.store.slices(self.run_id))
+        self._sync_throttle()
         if self.throttle is not None:
             report.throttle = self.throttle.stats
         report.quarantine_files = [str(p) for p in self.quarantine.files()]
@@ -340,7 +345,27 @@ class CopyRun:
             self.metrics.rows_read.labels(*labels).inc(read)
             self.metrics.rows_written.labels(*labels).inc(written)
             self.metrics.bytes_read.labels(*labels).inc(nbytes)
+            if read:  # the source bytes of the records written
+                self.metrics.bytes_written.labels(*labels).inc(nbytes * written // read)
+            self._sync_throttle()
         self._tell_progress()
+
+    def _sync_throttle(self) -> None:
+        """Add the throttle's decisions since the last call to the throttle event counter."""
+        if self.throttle is None or self.metrics is None:
+            return
+        stats = self.throttle.stats
+        now = {
+            "decrease": stats.decreases,
+            "increase": stats.increases,
+            "rate_wait": stats.rate_waits,
+        }
+        with self._lock:
+            deltas = {kind: n - self._throttle_seen.get(kind, 0) for kind, n in now.items()}
+            self._throttle_seen = now
+        for kind, delta in deltas.items():
+            if delta > 0:
+                self.metrics.throttle_events.labels(self.pipeline, self.activity, kind).inc(delta)
 
     def _count_bad(self, entries: tuple[BadRecord, ...]) -> None:
         if self.metrics is not None:

@@ -85,6 +85,10 @@ class CopyMetrics:
             registry=r,
         )
 
+    def for_sink(self, pipeline: str, activity: str) -> SinkMetrics:
+        """The series a sink feeds while it writes, bound to one run's labels."""
+        return SinkMetrics(self, pipeline, activity)
+
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""
         return bytes(generate_latest(self.registry))
@@ -98,3 +102,22 @@ class CopyMetrics:
     def push(self, gateway: str, job: str) -> None:
         """Push every metric to a Pushgateway (end of a batch run)."""
         push_to_gateway(gateway, job=job, registry=self.registry)
+
+
+class SinkMetrics:
+    """What a sink reports per request: in flight, latency, batch sizes, errors, retries.
+
+    The children are bound once (``labels()`` costs a lock and a dict lookup per call).
+    """
+
+    def __init__(self, metrics: CopyMetrics, pipeline: str, activity: str) -> None:
+        self._metrics = metrics
+        self._labels = (pipeline, activity)
+        self.in_flight = metrics.in_flight.labels(pipeline, activity)
+        self.batch_rows = metrics.batch_size.labels(pipeline, activity)
+        self.write_seconds = metrics.latency.labels(pipeline, activity, "write")
+        self.retries = metrics.retries.labels(pipeline, activity)
+
+    def error(self, error_class: str, exception: str) -> None:
+        """Count one failed request."""
+        self._metrics.errors.labels(*self._labels, error_class, exception).inc()
