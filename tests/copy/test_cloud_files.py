@@ -283,17 +283,7 @@ def test_each_format_is_written_and_read_back_exactly(storage: CloudStorage, for
 
 @pytest.mark.parametrize(
     "storage",
-    [
-        "s3_storage",
-        pytest.param(
-            "azure_storage",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="cassflow.copy._fs.Store.url shows adlfs's first protocol (abfs://) for "
-                "az:// paths instead of the scheme the user wrote",
-            ),
-        ),
-    ],
+    ["s3_storage", "azure_storage"],
     indirect=True,
 )
 def test_positions_show_the_scheme_the_user_wrote(storage: CloudStorage) -> None:
@@ -427,12 +417,6 @@ def test_secrets_show_in_no_error_repr_or_log_of_a_failing_sink(
     _assert_secret_free(target, _text(raised.value), repr(sink), sink.location, caplog.text)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RuntimeError,
-    reason="cassflow.copy._file_write: an upload refused when a file is closed escapes as "
-    "adlfs's RuntimeError instead of a CopyError naming the file",
-)
 def test_a_refused_upload_is_a_copy_error_naming_the_file(azure_storage: CloudStorage) -> None:
     wrong = _wrong_key(azure_storage)
     out = f"{wrong.prefix()}/out"

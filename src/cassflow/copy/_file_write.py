@@ -28,6 +28,7 @@ from cassflow.copy._file_options import STREAM_COMPRESSIONS, FileOptions
 from cassflow.copy._fs import Store
 from cassflow.copy._model import BadRecord, Chunk, ConversionError, CopyError, Field, WriteResult
 from cassflow.copy._pyarrow import pa, pq
+from cassflow.copy._retry import TransientError
 
 Converter = Callable[[Any], Any]
 #: Errors that mean "this value/row cannot be written as this type", not "the disk failed".
@@ -292,8 +293,21 @@ class FileSliceWriter:
         stream, parquet = self._stream, self._parquet
         self._stream = self._parquet = None
         try:
-            if parquet is not None:
-                parquet.close()
-        finally:
-            if stream is not None:
-                stream.close()
+            try:
+                if parquet is not None:
+                    parquet.close()
+            finally:
+                if stream is not None:
+                    stream.close()  # an object store uploads here: it can refuse
+        except (ConnectionError, TimeoutError) as exc:
+            raise TransientError(f"{self._current()}: {self._store.describe(exc)}") from None
+        except Exception as exc:
+            if isinstance(exc, CopyError):
+                raise
+            raise CopyError(
+                f"{self._current()}: the file could not be written: {self._store.describe(exc)}"
+            ) from None
+
+    def _current(self) -> str:
+        """The file being written, as users name it (for messages)."""
+        return self._store.url(self._files[-1][1]) if self._files else self._dir

@@ -45,6 +45,8 @@ class Store:
         self._storage = dict(storage or {})
         self.fs, self.root = self._resolve(url)
         self.local = "file" in _protocols(self.fs)
+        # The scheme the user wrote (az://), which may not be the file system's first (abfs).
+        self._scheme = url.split("://", 1)[0] if "://" in url else None
 
     def __repr__(self) -> str:  # the storage options hold secrets: never show them
         return f"Store({self.url(self.root)!r})"
@@ -69,7 +71,11 @@ class Store:
         """What users see for an internal path: a local path as is, else a full URL."""
         if self.local:
             return path
-        return str(self.fs.unstrip_protocol(path))
+        full = str(self.fs.unstrip_protocol(path))
+        scheme, sep, rest = full.partition("://")
+        if sep and self._scheme and self._scheme != scheme and self._scheme in _protocols(self.fs):
+            return f"{self._scheme}://{rest}"
+        return full
 
     def describe(self, exc: BaseException) -> str:
         """The file system's message for ``exc`` with secret option values blanked out."""
