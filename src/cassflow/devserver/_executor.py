@@ -57,6 +57,7 @@ from cassflow.devserver._errors import (
     UnauthorizedError,
     UnpreparedError,
 )
+from cassflow.devserver._insert import InsertPlan, plan_insert
 from cassflow.devserver._keycodec import KeyCodecError
 from cassflow.devserver._modify import delete, insert, update
 from cassflow.devserver._roles import run_role_statement
@@ -111,6 +112,10 @@ class Prepared:
     pk_indexes: tuple[int, ...]
     columns: tuple[ColumnSpec, ...]
     result_metadata_id: bytes
+    #: How many bind markers the statement has (the values an EXECUTE must bring).
+    bind_count: int = 0
+    #: The id the client executes it by.
+    query_id: bytes = b""
 
 
 def _metadata_id(columns: Sequence[ColumnSpec]) -> bytes:
@@ -142,6 +147,8 @@ class Executor:
         self.node = NodeInfo(host_id=uuid.UUID(bytes=host_id))
         self._statements: OrderedDict[str, Statement] = OrderedDict()
         self._prepared: dict[bytes, Prepared] = {}
+        # INSERT plans of prepared statements; they hold table metadata, so DDL drops them.
+        self._insert_plans: dict[bytes, InsertPlan] = {}
         self._last_timestamp = 0
         self._lock = threading.Lock()
         self._sessions: Any = None
@@ -327,7 +334,10 @@ class Executor:
             pk_indexes=pk_indexes,
             columns=columns,
             result_metadata_id=metadata_id,
+            bind_count=info.bind_count,
+            query_id=query_id,
         )
+        self._insert_plans.pop(query_id, None)
         version = session.protocol_version or 4
         return Outcome(
             message=PreparedResult(
@@ -361,7 +371,7 @@ class Executor:
                     raise InvalidRequestError(f"Invalid named value: no value for {name}")
                 ordered.append(by_name[name])
             values = ordered
-        expected = classify(statement).bind_count
+        expected = prepared.bind_count if prepared is not None else classify(statement).bind_count
         if len(values) != expected:
             raise InvalidRequestError(
                 f"There were {expected} markers(?) in CQL but {len(values)} bound variables"
@@ -390,7 +400,10 @@ class Executor:
             self._authorize(
                 session, Permission.MODIFY, Resource.of_table(table.keyspace, table.name)
             )
-            return self._modify(statement, table, evaluator, self._timestamp(params.timestamp), now)
+            plan = self._insert_plan(prepared, statement, table)
+            return self._modify(
+                statement, table, evaluator, self._timestamp(params.timestamp), now, plan
+            )
         if isinstance(statement, BatchStatementAst):
             return self._batch_text(session, statement, evaluator, params, session_keyspace, now)
         if isinstance(statement, Use):
@@ -473,6 +486,19 @@ class Executor:
             for s in self._sessions()
         ]
 
+    def _insert_plan(
+        self, prepared: Prepared | None, statement: Statement, table: TableMetadata
+    ) -> InsertPlan | None:
+        """The kept plan of a prepared INSERT on ``table`` (made on first use), else None."""
+        if prepared is None or not isinstance(statement, Insert):
+            return None
+        query_id = prepared.query_id
+        plan = self._insert_plans.get(query_id)
+        if plan is None or plan.table is not table:
+            plan = plan_insert(statement, table)  # raises, and keeps nothing, if it is invalid
+            self._insert_plans[query_id] = plan
+        return plan
+
     def _modify(
         self,
         statement: Insert | Update | Delete,
@@ -480,6 +506,7 @@ class Executor:
         evaluator: Evaluator,
         timestamp: int,
         now: int,
+        plan: InsertPlan | None = None,
     ) -> Outcome:
         cells = (
             len(statement.columns)
@@ -489,7 +516,13 @@ class Executor:
         self.compaction.record_writes(table.keyspace, table.name, cells + 1)
         if isinstance(statement, Insert):
             applied = insert(
-                statement, table, evaluator, self.storage, default_timestamp=timestamp, now=now
+                statement,
+                table,
+                evaluator,
+                self.storage,
+                default_timestamp=timestamp,
+                now=now,
+                plan=plan,
             )
             conditional = statement.if_not_exists
         elif isinstance(statement, Update):
@@ -542,6 +575,7 @@ class Executor:
         keyspace = message.keyspace or session.keyspace
         with self.storage.transaction():
             for item in message.statements:
+                prepared: Prepared | None = None
                 if isinstance(item.statement, bytes):
                     prepared = self._prepared.get(item.statement)
                     if prepared is None:
@@ -558,13 +592,16 @@ class Executor:
                 self._authorize(
                     session, Permission.MODIFY, Resource.of_table(table.keyspace, table.name)
                 )
-                expected = classify(statement).bind_count
+                expected = (
+                    prepared.bind_count if prepared is not None else classify(statement).bind_count
+                )
                 if len(item.values) != expected:
                     raise InvalidRequestError(
                         f"There were {expected} markers(?) in CQL but {len(item.values)} bound "
                         "variables"
                     )
-                self._modify(statement, table, Evaluator(list(item.values)), timestamp, now)
+                plan = self._insert_plan(prepared, statement, table)
+                self._modify(statement, table, Evaluator(item.values), timestamp, now, plan)
         return Outcome(message=VoidResult())
 
     # --- DDL -------------------------------------------------------------------------------
@@ -598,6 +635,7 @@ class Executor:
             if self.schema.keyspace(keyspace.name) is None and self.roles is not None:
                 self.roles.drop_resource(Resource.of_keyspace(keyspace.name))
         self._prepared.clear()
+        self._insert_plans.clear()
         if self.roles is not None and session.username is not None:
             created = None
             if isinstance(statement, CreateKeyspace):

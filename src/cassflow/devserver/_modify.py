@@ -24,9 +24,9 @@ from cassflow.cql import (
     SetValue,
     Subtraction,
     Update,
-    Using,
 )
 from cassflow.devserver._errors import InvalidRequestError
+from cassflow.devserver._insert import InsertPlan, plan_insert
 from cassflow.devserver._keycodec import (
     STATIC_CK,
     CkRange,
@@ -37,42 +37,10 @@ from cassflow.devserver._keycodec import (
 )
 from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
 from cassflow.devserver._storage import Storage
+from cassflow.devserver._using import WriteOptions, write_options
 from cassflow.devserver._values import Evaluator, join_collection, split_collection
 from cassflow.devserver._where import Restrictions, analyze
 from cassflow.protocol import UNSET, DataType, TypeCode, Value
-
-_MAX_TTL = 630_720_000  # 20 years, Cassandra's MAX_TTL
-
-
-@dataclass(frozen=True, slots=True)
-class WriteOptions:
-    """Timestamp and TTL of one statement's writes."""
-
-    timestamp: int
-    ttl: int | None
-
-
-def write_options(
-    using: Using, table: TableMetadata, evaluator: Evaluator, default_timestamp: int
-) -> WriteOptions:
-    """Resolve USING TIMESTAMP / TTL (and the table's default_time_to_live)."""
-    timestamp = default_timestamp
-    if using.timestamp is not None:
-        value = evaluator.bigint_value(using.timestamp, "[timestamp]")
-        if value is not None:
-            timestamp = value
-    ttl: int | None = table.options.default_time_to_live or None
-    if using.ttl is not None:
-        value = evaluator.int_value(using.ttl, "[ttl]")
-        if value is not None:
-            if value < 0:
-                raise InvalidRequestError(f"A TTL must be greater or equal to 0, but was {value}")
-            if value > _MAX_TTL:
-                raise InvalidRequestError(
-                    f"ttl is too large. requested ({value}) maximum ({_MAX_TTL})"
-                )
-            ttl = value or None
-    return WriteOptions(timestamp, ttl)
 
 
 def _column(table: TableMetadata, name: str) -> ColumnMetadata:
@@ -82,18 +50,6 @@ def _column(table: TableMetadata, name: str) -> ColumnMetadata:
             f"Undefined column name {name} in table {table.keyspace}.{table.name}"
         )
     return column
-
-
-def _key_value(value: Value, column: ColumnMetadata) -> bytes:
-    if value is UNSET:
-        raise InvalidRequestError(f"Invalid unset value for column {column.name}")
-    if value is None:
-        part = "partition key part" if column.kind is ColumnKind.PARTITION_KEY else "clustering key"
-        raise InvalidRequestError(f"Invalid null value for {part} {column.name}")
-    assert isinstance(value, bytes)
-    if not value and column.kind is ColumnKind.PARTITION_KEY:
-        raise InvalidRequestError("Key may not be empty")
-    return value
 
 
 _EMPTY_COLLECTION = b"\x00\x00\x00\x00"
@@ -124,73 +80,16 @@ def insert(
     *,
     default_timestamp: int,
     now: int,
+    plan: InsertPlan | None = None,
 ) -> bool:
-    """Apply an INSERT; returns whether it was applied (False only for IF NOT EXISTS)."""
-    if table.counter:
-        raise InvalidRequestError(
-            "INSERT statements are not allowed on counter tables, use UPDATE instead"
-        )
-    if statement.json is not None:
-        raise InvalidRequestError("INSERT JSON is not supported by the dev server yet")
-    if len(statement.columns) != len(statement.values):
-        raise InvalidRequestError("Unmatched column names/values")
-    seen: set[str] = set()
-    values: dict[str, Value] = {}
-    for name, term in zip(statement.columns, statement.values, strict=True):
-        column = _column(table, name)
-        if name in seen:
-            raise InvalidRequestError(f"Multiple definitions found for column {name}")
-        seen.add(name)
-        values[name] = evaluator.value(term, column.type, name)
-    missing_pk = [c.name for c in table.partition_key if c.name not in values]
-    if missing_pk:
-        raise InvalidRequestError(f"Some partition key parts are missing: {', '.join(missing_pk)}")
-    missing_ck = [c.name for c in table.clustering_columns if c.name not in values]
-    if missing_ck:
-        raise InvalidRequestError(f"Some clustering keys are missing: {', '.join(missing_ck)}")
-    options = write_options(statement.using, table, evaluator, default_timestamp)
-    pk_values = [_key_value(values[c.name], c) for c in table.partition_key]
-    ck_values = [_key_value(values[c.name], c) for c in table.clustering_columns]
-    pk = partition_key(pk_values)
-    tok = token(pk)
-    ck = _ck(table, ck_values)
-    if statement.if_not_exists:
-        existing = storage.read_row(str(table.id), tok, pk, ck, now=now)
-        if existing is not None:
-            return False
-    regular: dict[str, bytes | None] = {}
-    static: dict[str, bytes | None] = {}
-    for name, value in values.items():
-        column = _column(table, name)
-        if column.is_primary_key or value is UNSET:
-            continue
-        target = static if column.kind is ColumnKind.STATIC else regular
-        target[name] = _stored(column, value)  # type: ignore[assignment]
-    table_id = str(table.id)
-    with storage.transaction():
-        storage.write(
-            table_id,
-            tok,
-            pk,
-            ck,
-            regular,
-            timestamp=options.timestamp,
-            ttl=options.ttl,
-            row_marker=True,
-            now=now,
-        )
-        if static:
-            storage.write(
-                table_id,
-                tok,
-                pk,
-                STATIC_CK,
-                static,
-                timestamp=options.timestamp,
-                ttl=options.ttl,
-                now=now,
-            )
-    return True
+    """Apply an INSERT; returns whether it was applied (False only for IF NOT EXISTS).
+
+    ``plan`` is :func:`~._insert.plan_insert` of this statement and table, when the caller
+    keeps one (prepared statements); without it the statement is planned here.
+    """
+    if plan is None or plan.table is not table:
+        plan = plan_insert(statement, table)
+    return plan.run(evaluator, storage, default_timestamp=default_timestamp, now=now)
 
 
 # --- UPDATE / DELETE targets --------------------------------------------------------------

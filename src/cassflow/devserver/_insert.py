@@ -1,0 +1,249 @@
+"""INSERT as a plan made once per statement and table, then run once per execution.
+
+Everything that depends only on the statement and the table (which column each value goes
+to, which are key parts, static or regular, the clustering key layout, the checks on the
+column list) is worked out by :func:`plan_insert`; :meth:`InsertPlan.run` then only takes the
+bound values, validates them and writes. The executor keeps the plan of each prepared
+statement, so an EXECUTE of a prepared INSERT does the minimum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cassflow.cql import BindMarker, Insert, Term, Using
+from cassflow.devserver._errors import InvalidRequestError
+from cassflow.devserver._keycodec import STATIC_CK, clustering_key, partition_key, token
+from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
+from cassflow.devserver._storage import Storage
+from cassflow.devserver._using import write_options
+from cassflow.devserver._values import Evaluator, validate
+from cassflow.protocol import UNSET, DataType, TypeCode, Value
+
+_EMPTY_COLLECTION = b"\x00\x00\x00\x00"
+
+# Types whose serialized form is valid exactly when it has this many bytes (or none), as
+# cassandra.cqltypes deserializes them; other types go through the full validation.
+_FIXED_SIZES = {
+    TypeCode.INT: 4,
+    TypeCode.BIGINT: 8,
+    TypeCode.COUNTER: 8,
+    TypeCode.DOUBLE: 8,
+    TypeCode.FLOAT: 4,
+    TypeCode.BOOLEAN: 1,
+    TypeCode.UUID: 16,
+    TypeCode.TIMEUUID: 16,
+    TypeCode.SMALLINT: 2,
+    TypeCode.TINYINT: 1,
+    TypeCode.DATE: 4,
+}
+# Timestamps (ms) that certainly deserialize (years 100 to 9000); others get the full check.
+_SAFE_TIMESTAMPS = range(-59_011_459_200_000, 221_845_392_000_000)
+
+
+def _quick_valid(raw: bytes, code: TypeCode) -> bool:
+    """True when ``raw`` is certainly a valid ``code`` value; False: use the full check."""
+    size = _FIXED_SIZES.get(code)
+    if size is not None:
+        return len(raw) == size
+    if code is TypeCode.BLOB:
+        return True
+    if code is TypeCode.TIMESTAMP:
+        return len(raw) == 8 and int.from_bytes(raw, "big", signed=True) in _SAFE_TIMESTAMPS
+    if code is TypeCode.VARCHAR:
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+    if code is TypeCode.ASCII:
+        return raw.isascii()
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """One value of the statement: where it comes from and where it goes."""
+
+    column: ColumnMetadata
+    term: Term
+    bind_index: int | None  # the bound value's position when the term is a bind marker
+    multi_cell: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InsertPlan:
+    """What an INSERT does to one table, short of the values."""
+
+    table: TableMetadata
+    table_id: str
+    using: Using
+    if_not_exists: bool
+    slots: tuple[_Slot, ...]
+    pk_slots: tuple[int, ...]  # positions in ``slots`` of the partition key, in key order
+    ck_slots: tuple[int, ...]
+    ck_types: tuple[DataType, ...]
+    ck_desc: tuple[bool, ...]
+    regular_slots: tuple[int, ...]
+    static_slots: tuple[int, ...]
+    #: Neither USING TIMESTAMP, USING TTL nor a default TTL: the write options are trivial.
+    plain_options: bool
+
+    def run(
+        self, evaluator: Evaluator, storage: Storage, *, default_timestamp: int, now: int
+    ) -> bool:
+        """Apply the INSERT with ``evaluator``'s values; False only for IF NOT EXISTS."""
+        values = self._values(evaluator)
+        if self.plain_options:
+            timestamp, ttl = default_timestamp, None
+        else:
+            options = write_options(self.using, self.table, evaluator, default_timestamp)
+            timestamp, ttl = options.timestamp, options.ttl
+        pk = partition_key([_key_value(values[i], self.slots[i].column) for i in self.pk_slots])
+        tok = token(pk)
+        if self.ck_slots:
+            ck = clustering_key(
+                [_key_value(values[i], self.slots[i].column) for i in self.ck_slots],
+                self.ck_types,
+                self.ck_desc,
+            )
+        else:
+            ck = STATIC_CK
+        if self.if_not_exists and storage.read_row(self.table_id, tok, pk, ck, now=now) is not None:
+            return False
+        regular = self._cells(values, self.regular_slots)
+        if not self.static_slots:
+            storage.write(
+                self.table_id,
+                tok,
+                pk,
+                ck,
+                regular,
+                timestamp=timestamp,
+                ttl=ttl,
+                row_marker=True,
+                now=now,
+            )
+            return True
+        static = self._cells(values, self.static_slots)
+        with storage.transaction():
+            storage.write(
+                self.table_id,
+                tok,
+                pk,
+                ck,
+                regular,
+                timestamp=timestamp,
+                ttl=ttl,
+                row_marker=True,
+                now=now,
+            )
+            if static:
+                storage.write(
+                    self.table_id,
+                    tok,
+                    pk,
+                    STATIC_CK,
+                    static,
+                    timestamp=timestamp,
+                    ttl=ttl,
+                    now=now,
+                )
+        return True
+
+    def _values(self, evaluator: Evaluator) -> list[Value]:
+        bound = evaluator.bound
+        values: list[Value] = []
+        for slot in self.slots:
+            index = slot.bind_index
+            if index is None or index >= len(bound):
+                values.append(evaluator.value(slot.term, slot.column.type, slot.column.name))
+                continue
+            raw = bound[index]
+            if isinstance(raw, bytes) and raw and not _quick_valid(raw, slot.column.type.code):
+                validate(raw, slot.column.type, slot.column.name)
+            values.append(raw)
+        return values
+
+    def _cells(self, values: Sequence[Value], slots: Sequence[int]) -> dict[str, bytes | None]:
+        cells: dict[str, bytes | None] = {}
+        for i in slots:
+            value = values[i]
+            if value is UNSET:
+                continue
+            slot = self.slots[i]
+            # A non-frozen collection set to empty holds no cells: it reads back as null.
+            if slot.multi_cell and value == _EMPTY_COLLECTION:
+                value = None
+            cells[slot.column.name] = value
+        return cells
+
+
+def _key_value(value: Value, column: ColumnMetadata) -> bytes:
+    if value is UNSET:
+        raise InvalidRequestError(f"Invalid unset value for column {column.name}")
+    if value is None:
+        part = "partition key part" if column.kind is ColumnKind.PARTITION_KEY else "clustering key"
+        raise InvalidRequestError(f"Invalid null value for {part} {column.name}")
+    assert isinstance(value, bytes)
+    if not value and column.kind is ColumnKind.PARTITION_KEY:
+        raise InvalidRequestError("Key may not be empty")
+    return value
+
+
+def plan_insert(statement: Insert, table: TableMetadata) -> InsertPlan:
+    """Check ``statement`` against ``table`` and plan it; raises what Cassandra answers."""
+    if table.counter:
+        raise InvalidRequestError(
+            "INSERT statements are not allowed on counter tables, use UPDATE instead"
+        )
+    if statement.json is not None:
+        raise InvalidRequestError("INSERT JSON is not supported by the dev server yet")
+    if len(statement.columns) != len(statement.values):
+        raise InvalidRequestError("Unmatched column names/values")
+    slots: list[_Slot] = []
+    seen: set[str] = set()
+    for name, term in zip(statement.columns, statement.values, strict=True):
+        column = table.column(name)
+        if column is None:
+            raise InvalidRequestError(
+                f"Undefined column name {name} in table {table.keyspace}.{table.name}"
+            )
+        if name in seen:
+            raise InvalidRequestError(f"Multiple definitions found for column {name}")
+        seen.add(name)
+        index = term.index if isinstance(term, BindMarker) else None
+        slots.append(_Slot(column, term, index, column.is_multi_cell))
+    position = {slot.column.name: i for i, slot in enumerate(slots)}
+    missing_pk = [c.name for c in table.partition_key if c.name not in position]
+    if missing_pk:
+        raise InvalidRequestError(f"Some partition key parts are missing: {', '.join(missing_pk)}")
+    clustering = table.clustering_columns
+    missing_ck = [c.name for c in clustering if c.name not in position]
+    if missing_ck:
+        raise InvalidRequestError(f"Some clustering keys are missing: {', '.join(missing_ck)}")
+    using = statement.using
+    return InsertPlan(
+        table=table,
+        table_id=str(table.id),
+        using=using,
+        if_not_exists=statement.if_not_exists,
+        slots=tuple(slots),
+        pk_slots=tuple(position[c.name] for c in table.partition_key),
+        ck_slots=tuple(position[c.name] for c in clustering),
+        ck_types=tuple(c.type for c in clustering),
+        ck_desc=tuple(c.is_reversed for c in clustering),
+        regular_slots=tuple(
+            i
+            for i, s in enumerate(slots)
+            if not s.column.is_primary_key and s.column.kind is not ColumnKind.STATIC
+        ),
+        static_slots=tuple(i for i, s in enumerate(slots) if s.column.kind is ColumnKind.STATIC),
+        plain_options=(
+            using.timestamp is None and using.ttl is None and not table.options.default_time_to_live
+        ),
+    )
+
+
+__all__ = ["InsertPlan", "plan_insert"]
