@@ -67,6 +67,8 @@ class Output:
     aggregate: bool = False
     #: count(*): counts rows; other aggregates (count(c)) count non-null values.
     counts_rows: bool = False
+    #: The column whose value this output is, unchanged (``*`` and plain column selectors).
+    plain: str | None = None
 
 
 def _plain(column: ColumnMetadata) -> Callable[[EngineRow, int, bytes], bytes | None]:
@@ -101,7 +103,7 @@ def _token_output(_row: EngineRow, tok: int, _pk: bytes) -> bytes | None:
 def outputs(statement: Select, table: TableMetadata) -> list[Output]:
     """The result columns of ``statement`` (``*`` is every column in Cassandra's order)."""
     if not statement.selectors:
-        return [Output(c.name, c.type, _plain(c)) for c in table.columns]
+        return [Output(c.name, c.type, _plain(c), plain=c.name) for c in table.columns]
     # Plain columns may stand beside aggregates: like Cassandra, they show the first row's.
     return [_output(selector, table, statement) for selector in statement.selectors]
 
@@ -109,7 +111,14 @@ def outputs(statement: Select, table: TableMetadata) -> list[Output]:
 def _named(output: Output, selector: Selector) -> Output:
     if selector.alias is None:
         return output
-    return Output(selector.alias, output.type, output.compute, output.aggregate, output.counts_rows)
+    return Output(
+        selector.alias,
+        output.type,
+        output.compute,
+        output.aggregate,
+        output.counts_rows,
+        output.plain,
+    )
 
 
 def _output(selector: Selector, table: TableMetadata, statement: Select) -> Output:
@@ -121,7 +130,7 @@ def _output(selector: Selector, table: TableMetadata, statement: Select) -> Outp
                 "SELECT DISTINCT queries must only request partition key columns and/or static "
                 f"columns (not {column.name})"
             )
-        return _named(Output(column.name, column.type, _plain(column)), selector)
+        return _named(Output(column.name, column.type, _plain(column), plain=column.name), selector)
     if isinstance(selectable, WritetimeSelector):
         if not isinstance(selectable.selector, ColumnSelector):
             raise InvalidRequestError(f"Unsupported selector {selectable.to_cql()}")
@@ -235,6 +244,43 @@ class TableReader:
         self.ck_types = [c.type for c in self.ck_columns]
         self.ck_desc = [c.is_reversed for c in self.ck_columns]
         self.table_id = str(table.id)
+        #: Makes each row read: an engine row, unless :meth:`project` chose value rows.
+        self.build: Callable[[Sequence[bytes], bytes, Row | None, Row | None], Any] = (
+            self.engine_row
+        )
+
+    def project(self, names: Sequence[str]) -> None:
+        """Build result rows of the columns ``names`` directly, instead of engine rows.
+
+        For plain projections without filtering: each row is then the tuple of the values
+        as they are stored, with no per-column dicts and no per-column calls.
+        """
+        pk_index = {c.name: i for i, c in enumerate(self.pk_columns)}
+        ck_index = {c.name: i for i, c in enumerate(self.ck_columns)}
+        plan = tuple((pk_index.get(name, -1), ck_index.get(name, -1), name) for name in names)
+        no_ck = (None,) * len(self.ck_columns)
+        ck_types, ck_desc = self.ck_types, self.ck_desc
+
+        def value_row(
+            pk_values: Sequence[bytes], ck: bytes, static: Row | None, row: Row | None
+        ) -> tuple[bytes | None, ...]:
+            ck_values: Sequence[bytes | None] = (
+                decode_clustering_key(ck, ck_types, ck_desc) if ck != STATIC_CK else no_ck
+            )
+            cells = row.cells if row is not None else {}
+            static_cells = static.cells if static is not None else {}
+            out: list[bytes | None] = []
+            for pk_at, ck_at, name in plan:
+                if pk_at >= 0:
+                    out.append(pk_values[pk_at])
+                elif ck_at >= 0:
+                    out.append(ck_values[ck_at])
+                else:
+                    cell = cells.get(name) or static_cells.get(name)
+                    out.append(None if cell is None else cell.value)
+            return tuple(out)
+
+        self.build = value_row
 
     def split_pk(self, pk: bytes) -> list[bytes]:
         """The partition key column values of a routing key."""
@@ -283,7 +329,7 @@ class TableReader:
                 return
             row = self.storage.read_row(self.table_id, tok, pk, STATIC_CK, now=self.now)
             if row is not None:
-                yield tok, pk, STATIC_CK, self.engine_row(pk_values, STATIC_CK, None, row)
+                yield tok, pk, STATIC_CK, self.build(pk_values, STATIC_CK, None, row)
             return
         static = self.storage.read_row(self.table_id, tok, pk, STATIC_CK, now=self.now)
         produced = False
@@ -299,9 +345,9 @@ class TableReader:
             if row.ck == STATIC_CK:
                 continue
             produced = True
-            yield tok, pk, row.ck, self.engine_row(pk_values, row.ck, static, row)
+            yield tok, pk, row.ck, self.build(pk_values, row.ck, static, row)
         if not produced and static is not None and ranges is None and start_after is None:
-            yield tok, pk, STATIC_CK, self.engine_row(pk_values, STATIC_CK, static, None)
+            yield tok, pk, STATIC_CK, self.build(pk_values, STATIC_CK, static, None)
 
     def scan(
         self,
@@ -335,7 +381,7 @@ class TableReader:
                         tok,
                         pk,
                         STATIC_CK,
-                        self.engine_row(self.split_pk(pk), STATIC_CK, srow, None),
+                        self.build(self.split_pk(pk), STATIC_CK, srow, None),
                     )
                 pending_static_only = None
                 current, static, produced = key, None, False
@@ -349,11 +395,11 @@ class TableReader:
                 row.token,
                 row.pk,
                 row.ck,
-                self.engine_row(self.split_pk(row.pk), row.ck, static, row),
+                self.build(self.split_pk(row.pk), row.ck, static, row),
             )
         if pending_static_only is not None and not produced:
             tok, pk, srow = pending_static_only
-            yield tok, pk, STATIC_CK, self.engine_row(self.split_pk(pk), STATIC_CK, srow, None)
+            yield tok, pk, STATIC_CK, self.build(self.split_pk(pk), STATIC_CK, srow, None)
 
 
 # --- filtering ----------------------------------------------------------------------------
@@ -468,11 +514,17 @@ def select(
     if page_size is not None and page_size <= 0:
         page_size = None
     reverse = _reverse(statement, table, restrictions)
+    direct = False
     if generated is not None:
         restrictions.filters = _key_filters(table, restrictions) + restrictions.filters
         source = _generated_rows(table, generated, position)
     else:
-        source = _stored_rows(table, storage, restrictions, reverse, position, now)
+        # The common bulk read (``SELECT *`` or plain columns, no filtering): rows come out of
+        # the reader as result tuples already.
+        plain = [o.plain for o in outs]
+        direct = not aggregate and not restrictions.filters and None not in plain
+        projection = [name for name in plain if name is not None] if direct else None
+        source = _stored_rows(table, storage, restrictions, reverse, position, now, projection)
     if statement.distinct:
         source = _distinct(source)
     if position is not None:
@@ -503,6 +555,8 @@ def select(
         taken += 1
         if aggregate:
             aggregate_rows.append(row)
+        elif direct:
+            rows.append(row)
         else:
             rows.append(tuple(o.compute(row, tok, pk) for o in outs))
         prev = (index, tok, pk, ck)
@@ -559,7 +613,8 @@ def _reverse(statement: Select, table: TableMetadata, restrictions: Restrictions
     return bool(reverse)
 
 
-Source = Iterator[tuple[int, int, bytes, bytes, EngineRow]]
+#: (index, token, pk, ck, row): an engine row, or a result tuple from a projecting reader.
+Source = Iterator[tuple[int, int, bytes, bytes, Any]]
 
 
 def _stored_rows(
@@ -569,8 +624,11 @@ def _stored_rows(
     reverse: bool,
     position: Position | None,
     now: int,
+    projection: Sequence[str] | None = None,
 ) -> Source:
     reader = TableReader(storage, table, now)
+    if projection is not None:
+        reader.project(projection)
     ranges = _ranges(reader, restrictions)
     if restrictions.partition_values is not None:
         partitions = restrictions.partitions()
