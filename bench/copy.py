@@ -306,12 +306,25 @@ class Bench:
             "--state-dir", str(self.work / "state"),
             "--quiet", *extra, *self.cassflow_args,
         ]  # fmt: skip
+        report = self.work / f"{name}.json"
+        report.unlink(missing_ok=True)
+        command += ["--report", str(report)]
         cpu = self._server_cpu()
         code, seconds, rss = run_measured(command, log, self.timeout)
         result = Measured("cassflow copy", "", seconds=seconds, peak_rss_mib=rss)
         result.server_cpu = self._server_cpu(cpu)
         if code != 0:
             result.error = f"exit {code}: {_tail(log)}"
+        elif report.exists():
+            copied = json.loads(report.read_text(encoding="utf-8"))["activities"][0]["copy"]
+            counts = copied["rows"]
+            result.notes.append(
+                f"its own report: {counts['written']:,} written, {counts['quarantined']:,} "
+                f"quarantined, {copied['rows_per_second']:,.0f} rows/s over "
+                f"{copied['seconds']:.2f} s (start-up and connecting left out)"
+            )
+            if counts["quarantined"]:
+                result.error = f"{counts['quarantined']} rows quarantined: {_tail(log)}"
         return result
 
     def cassflow_load(self, csv_path: Path, keyspace: str, rows: int) -> Measured:
