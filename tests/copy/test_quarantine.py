@@ -54,3 +54,13 @@ def test_slices_without_bad_records_leave_no_file(tmp_path: Path) -> None:
     quarantine = Quarantine(tmp_path, "run-3")
     quarantine.open_slice("clean").close()
     assert quarantine.files() == []
+
+
+def test_a_pipeline_run_id_nests_activity_folders_and_stays_inside(tmp_path: Path) -> None:
+    quarantine = Quarantine(tmp_path, "20261121T101500Z-3fa9c1/../load orders")
+    part = quarantine.open_slice("s1")
+    part.add(BadRecord(position="f.csv:2", reason="bad", record={}))
+    part.close()
+    (path,) = quarantine.files()
+    assert path == tmp_path / "20261121T101500Z-3fa9c1" / "load_orders" / "s1.jsonl"
+    assert _lines(path)[0]["run_id"] == "20261121T101500Z-3fa9c1/../load orders"

@@ -68,6 +68,12 @@ def _number(value: str) -> Any:
     return value
 
 
+def _quiet_negotiation(record: logging.LogRecord) -> bool:
+    """Drop the driver's warning that it negotiated a lower protocol version: without a
+    configured ``protocol_version`` that is how it finds the cluster's, not a problem."""
+    return not record.getMessage().startswith("Downgrading core protocol version")
+
+
 def _progress_factory(console: Console) -> tuple[Any, Callable[[str], Any]]:
     from rich.progress import (
         BarColumn,
@@ -125,6 +131,7 @@ def _execute(
     from cassflow.pipeline._run import PipelineRunner
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("cassandra.cluster").addFilter(_quiet_negotiation)
     console = Console(stderr=True)
     metrics = CopyMetrics()
     if metrics_port is not None:

@@ -206,7 +206,8 @@ class CassandraConnection:
     def _version_option(self) -> dict[str, int]:
         # Left out, the driver negotiates down from its newest version; None is not "unset".
         if self.protocol_version is None:
-            return {}
+            # The embedded dev server speaks v5, as Cassandra 4.1 does: no need to negotiate.
+            return {} if self.hosts is not None else {"protocol_version": 5}
         return {"protocol_version": self.protocol_version}
 
     def _contact_points(self) -> tuple[list[str], int]:

@@ -81,7 +81,11 @@ class Quarantine:
     """The quarantine files of one run, under ``directory/run_id/``."""
 
     def __init__(self, directory: str | os.PathLike[str], run_id: str) -> None:
-        self.directory = Path(directory) / _UNSAFE.sub("_", run_id)
+        # A pipeline's copy run ids are <run>/<activity>: one folder per run, one per activity.
+        parts = [
+            _UNSAFE.sub("_", part) for part in run_id.split("/") if part not in ("", ".", "..")
+        ]
+        self.directory = Path(directory).joinpath(*parts)
         self.run_id = run_id
 
     def open_slice(self, slice_id: str) -> SliceQuarantine:

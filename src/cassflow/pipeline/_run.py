@@ -270,7 +270,7 @@ class PipelineRunner:
                 sink,
                 run_id=f"{self.run_id}/{name}",
                 store=store,
-                quarantine=Quarantine(self.state_dir / "quarantine" / self.run_id, name),
+                quarantine=Quarantine(self.state_dir / "quarantine", f"{self.run_id}/{name}"),
                 activity=name,
                 pipeline=self.spec.name,
                 options=copy_options(spec),
