@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -185,3 +186,48 @@ def test_a_kill_after_the_acknowledgement_loses_no_write(tmp_path: Path) -> None
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+def test_a_failed_group_commit_acknowledges_nothing_and_the_server_goes_on() -> None:
+    with DevServer() as server:
+        cluster = Cluster([server.host], port=server.port, connect_timeout=10)
+        session = cluster.connect()
+        session.execute(KEYSPACE_DDL)
+        session.execute(TABLE_DDL)
+        storage = server._storage
+        assert storage is not None
+        real_commit = storage.commit
+
+        def failing_commit() -> None:  # what a full disk does: the commit is refused
+            storage.rollback()
+            raise sqlite3.OperationalError("database or disk is full")
+
+        storage.commit = failing_commit  # type: ignore[method-assign]
+        try:
+            with _raw_client(server) as (sock, conn):
+                insert = Query(query="INSERT INTO g.t (k, v) VALUES (1, 1)")
+                sock.sendall(conn.send(Envelope(stream=1, message=insert)))
+                # No answer: the connection is closed instead of acknowledging a lost write.
+                assert sock.recv(65536) == b""
+        finally:
+            storage.commit = real_commit  # type: ignore[method-assign]
+        session.execute("INSERT INTO g.t (k, v) VALUES (2, 2)")
+        rows = {row.k: row.v for row in session.execute("SELECT k, v FROM g.t")}
+        assert rows == {2: 2}
+        cluster.shutdown()
+
+
+def test_storage_rollback_forgets_the_group(tmp_path: Path) -> None:
+    store = Storage(tmp_path / "db.sqlite3")
+    table = "00000000-0000-0000-0000-000000000002"
+    store.write(table, 1, b"a", b"", {"v": b"1"}, timestamp=10, row_marker=True)
+    store.begin()
+    store.write(table, 2, b"b", b"", {"v": b"2"}, timestamp=10, row_marker=True)
+    store.delete_partition(table, 1, b"a", timestamp=20)
+    store.rollback()
+    assert not store.in_transaction
+    with pytest.raises(StorageError):
+        store.rollback()
+    store.write(table, 1, b"a", b"", {"v": b"3"}, timestamp=15)  # the deletion was undone
+    assert [(row.pk, row.cells["v"].value) for row in store.scan(table)] == [(b"a", b"3")]
+    store.close()

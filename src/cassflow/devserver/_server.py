@@ -420,13 +420,15 @@ class CqlServer:
                 log.exception("group commit failed; closing the connections it would answer")
                 committed = False
         dirty, self._dirty = self._dirty, {}
-        for client in dirty:
-            if committed:
-                client.write_queued()
-            else:
-                client.drop_queued()
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        try:
+            for client in dirty:
+                if committed:
+                    client.write_queued()
+                else:
+                    client.drop_queued()
+        finally:  # readers paused on this turn must resume whatever happened
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
 
     def loop_call_later(self, delay: float, callback: Callable[[], None]) -> None:
         """Run ``callback`` on the server's loop after ``delay`` seconds."""

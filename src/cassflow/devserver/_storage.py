@@ -281,14 +281,21 @@ class Storage:
         """
         if self._depth != 1:
             raise StorageError("no group transaction is open")
-        self._depth = 0
         try:
             self._db.execute("COMMIT")
         except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-            self._load_caches()
+            self.rollback()
             raise
+        self._depth = 0
+
+    def rollback(self) -> None:
+        """Undo everything written since :meth:`begin` and close the group transaction."""
+        if self._depth != 1:
+            raise StorageError("no group transaction is open")
+        self._depth = 0
+        with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+            self._db.execute("ROLLBACK")
+        self._load_caches()
 
     def _check_open(self) -> None:
         if self._closed:
