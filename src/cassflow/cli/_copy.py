@@ -74,6 +74,21 @@ def _quiet_negotiation(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("Downgrading core protocol version")
 
 
+def _checkpoints(url: str, connections: dict[str, Any]) -> dict[str, Any]:
+    """The ``checkpoints:`` of ``--checkpoints cassandra://<connection>/<keyspace>.<table>``
+    (the connection is found or implied as for a dataset URL)."""
+    from cassflow.copy._model import CopyError
+    from cassflow.pipeline._spec import TableDatasetSpec
+    from cassflow.pipeline._urls import dataset_from_url
+
+    # Only cassandra:// is parsed: any other URL (which may hold a password) is not echoed.
+    if not url.lower().startswith("cassandra://"):
+        raise CopyError("--checkpoints: expected cassandra://<connection>/<keyspace>.<table>")
+    table = dataset_from_url(url, connections=connections)
+    assert isinstance(table, TableDatasetSpec)
+    return {"connection": table.connection, "keyspace": table.keyspace, "table": table.table}
+
+
 def _progress_factory(console: Console) -> tuple[Any, Callable[[str], Any]]:
     from rich.progress import (
         BarColumn,
@@ -240,6 +255,13 @@ def copy(
         float | None, typer.Option(help="Hard cap on written rows per second.")
     ] = None,
     verify: Annotated[bool, typer.Option(help="Read both sides back and compare.")] = False,
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            help="Keep checkpoints in this Cassandra table, cassandra://<connection>/"
+            "<keyspace>.<table> (shared by workers); default: a SQLite file in --state-dir."
+        ),
+    ] = None,
     resume: Resume = None,
     state_dir: StateDir = Path(".cassflow"),
     metrics_port: MetricsPort = None,
@@ -295,6 +317,7 @@ def copy(
                 "connections": named,
                 "datasets": {"source": source_spec, "target": target_spec},
                 "activities": [{"name": "copy", "copy": copy_spec}],
+                "checkpoints": _checkpoints(checkpoints, named) if checkpoints else None,
             }
         )
     except (CopyError, PipelineError, ValueError) as exc:

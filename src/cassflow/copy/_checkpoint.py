@@ -15,6 +15,7 @@ Cassandra table, for runs spread over several workers, implements the same proto
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -73,6 +74,54 @@ class SliceRecord:
     error: str | None
 
 
+def plan_entries(
+    run_id: str, plan: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[tuple[str, str]]:
+    """The plan as ``(slice_id, spec as canonical JSON)`` pairs; refuses repeated slice ids."""
+    ids = [slice_id for slice_id, _ in plan]
+    if len(set(ids)) != len(ids):
+        raise CheckpointError(f"run {run_id}: slice ids are not unique")
+    return [(slice_id, json.dumps(spec, sort_keys=True)) for slice_id, spec in plan]
+
+
+def plan_digest(entries: Sequence[tuple[str, str]]) -> str:
+    """A SHA-256 of a whole plan (from :func:`plan_entries`): equal exactly for equal plans."""
+    return hashlib.sha256(json.dumps(list(entries)).encode()).hexdigest()
+
+
+def planned_differently(run_id: str) -> CheckpointError:
+    """The error of a resumed run whose plan is not the recorded one."""
+    return CheckpointError(
+        f"run {run_id} was planned differently (the source or the options "
+        "changed); start a new run instead of resuming this one"
+    )
+
+
+def slice_record(
+    slice_id: str,
+    spec: str,
+    state: str | None,
+    attempts: int | None,
+    read: int | None,
+    written: int | None,
+    quarantined: int | None,
+    skipped: int | None,
+    error: str | None,
+) -> SliceRecord:
+    """A record from a stored row; unset state and counts (a slice never started) are
+    PENDING and zero."""
+    return SliceRecord(
+        slice_id=slice_id,
+        spec=json.loads(spec),
+        state=SliceState(state) if state is not None else SliceState.PENDING,
+        attempts=attempts or 0,
+        counts=SliceCounts(
+            read=read or 0, written=written or 0, quarantined=quarantined or 0, skipped=skipped or 0
+        ),
+        error=error,
+    )
+
+
 def new_run_id() -> str:
     """A sortable, unique run id: UTC time and 6 random hex digits."""
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -80,6 +129,10 @@ def new_run_id() -> str:
 
 class CheckpointStore(Protocol):
     """What the copy engine needs from a checkpoint store."""
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages (a file, a table)."""
 
     def begin(self, run_id: str, plan: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """Record a new run's plan, or check a resumed run's plan is the same."""
@@ -98,6 +151,9 @@ class CheckpointStore(Protocol):
 
     def fail(self, run_id: str, slice_id: str, error: str) -> None:
         """Mark a slice FAILED with the error text (kept beside it, as dlt keeps job errors)."""
+
+    def close(self) -> None:
+        """Release what the store holds (not a session it was given)."""
 
 
 _SCHEMA_VERSION = 1
@@ -130,6 +186,11 @@ class SqliteCheckpointStore:
         elif int(row[0]) > _SCHEMA_VERSION:
             raise CheckpointError(f"{self.path}: written by a newer cassflow (v{row[0]})")
 
+    @property
+    def location(self) -> str:
+        """The file, for messages."""
+        return str(self.path)
+
     def close(self) -> None:
         """Close the file."""
         with self._lock:
@@ -148,20 +209,14 @@ class SqliteCheckpointStore:
 
     def begin(self, run_id: str, plan: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
         """Record ``plan`` for a new run, or check it against the stored one when resuming."""
-        ids = [slice_id for slice_id, _ in plan]
-        if len(set(ids)) != len(ids):
-            raise CheckpointError(f"run {run_id}: slice ids are not unique")
-        specs = [json.dumps(spec, sort_keys=True) for _, spec in plan]
+        entries = plan_entries(run_id, plan)
         with self._transaction() as db:
             stored = db.execute(
                 "SELECT slice_id, spec FROM slices WHERE run_id = ? ORDER BY position", (run_id,)
             ).fetchall()
             if stored:
-                if [(s, p) for s, p in stored] != list(zip(ids, specs, strict=True)):
-                    raise CheckpointError(
-                        f"run {run_id} was planned differently (the source or the options "
-                        "changed); start a new run instead of resuming this one"
-                    )
+                if [(s, p) for s, p in stored] != entries:
+                    raise planned_differently(run_id)
                 return
             now = time.time()
             db.executemany(
@@ -169,7 +224,7 @@ class SqliteCheckpointStore:
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [
                     (run_id, position, slice_id, spec, SliceState.PENDING, now)
-                    for position, (slice_id, spec) in enumerate(zip(ids, specs, strict=True))
+                    for position, (slice_id, spec) in enumerate(entries)
                 ],
             )
 
@@ -180,23 +235,13 @@ class SqliteCheckpointStore:
                 f" error FROM slices WHERE run_id = ? {where} ORDER BY position",
                 (run_id,),
             ).fetchall()
-        return [
-            SliceRecord(
-                slice_id=r[0],
-                spec=json.loads(r[1]),
-                state=SliceState(r[2]),
-                attempts=r[3],
-                counts=SliceCounts(read=r[4], written=r[5], quarantined=r[6], skipped=r[7]),
-                error=r[8],
-            )
-            for r in rows
-        ]
+        return [slice_record(*r) for r in rows]
 
     def slices(self, run_id: str) -> list[SliceRecord]:
         """Every slice of the run, in plan order."""
         records = self._records(run_id)
         if not records:
-            raise CheckpointError(f"no run {run_id} in {self.path}")
+            raise CheckpointError(f"no run {run_id} in {self.location}")
         return records
 
     def remaining(self, run_id: str) -> list[SliceRecord]:

@@ -1,7 +1,8 @@
 """Running a pipeline locally: activities in dependency order, each checkpointed.
 
 A pipeline run has a run id. Each copy activity is a copy run of its own, checkpointed under
-``<run id>/<activity>`` in the state directory's checkpoint store; a CQL activity records one
+``<run id>/<activity>`` in the checkpoint store (a SQLite file in the state directory, or the
+Cassandra table the spec's ``checkpoints:`` names, shared by workers); a CQL activity records one
 slice when its statements have all run; waits are evaluated afresh. ``resume=True`` with the
 id of an earlier run skips what that run finished and redoes only what did not: done CQL
 activities, done slices. Activities run one after the other, in the file's order as far as
@@ -21,11 +22,13 @@ from typing import Any
 
 from cassflow.copy._checkpoint import (
     CheckpointError,
+    CheckpointStore,
     SliceCounts,
     SliceState,
     SqliteCheckpointStore,
     new_run_id,
 )
+from cassflow.copy._checkpoint_cassandra import CassandraCheckpointStore
 from cassflow.copy._model import CopyError, DriftPolicy
 from cassflow.copy._quarantine import Quarantine
 from cassflow.copy._report import RunReport
@@ -176,12 +179,16 @@ class PipelineRunner:
         activity: the report says what failed and why."""
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        store = SqliteCheckpointStore(self.state_dir / "checkpoints.sqlite3")
         connections = Connections(
             dict(self.spec.connections),
             state_dir=self.state_dir,
             application_name=f"cassflow:{self.spec.name}",
         )
+        try:
+            store = self._store(connections)
+        except BaseException:
+            connections.close()
+            raise
         report = PipelineReport(self.spec.name, self.run_id)
         try:
             self._begin(store)
@@ -211,15 +218,32 @@ class PipelineRunner:
         self._save(report)
         return report
 
-    def _begin(self, store: SqliteCheckpointStore) -> None:
+    def _store(self, connections: Connections) -> CheckpointStore:
+        """The spec's Cassandra table (on the run's shared session), else the SQLite file."""
+        checkpoints = self.spec.checkpoints
+        if checkpoints is None:
+            return SqliteCheckpointStore(self.state_dir / "checkpoints.sqlite3")
+        connection = connections.get(checkpoints.connection)
+        keyspace = checkpoints.keyspace or self.spec.connections[checkpoints.connection].keyspace
+        try:
+            return CassandraCheckpointStore(connection.session(), keyspace, checkpoints.table)
+        except CheckpointError as exc:
+            raise CopyError(f"checkpoints: {exc}") from exc
+
+    def _begin(self, store: CheckpointStore) -> None:
         plan = [("pipeline", {"name": self.spec.name})]
         if self.resume:
             try:
                 store.slices(self.run_id)
             except CheckpointError:
+                where = (
+                    "--state-dir"
+                    if isinstance(store, SqliteCheckpointStore)
+                    else "the checkpoints table"
+                )
                 raise CopyError(
-                    f"no run {self.run_id} in {store.path} to resume "
-                    "(is --state-dir the one the first run used?)"
+                    f"no run {self.run_id} in {store.location} to resume "
+                    f"(is {where} the one the first run used?)"
                 ) from None
         store.begin(self.run_id, plan)
 
@@ -232,7 +256,7 @@ class PipelineRunner:
     def _activity(
         self,
         activity: ActivitySpec,
-        store: SqliteCheckpointStore,
+        store: CheckpointStore,
         connections: Connections,
         factory: DatasetFactory,
     ) -> ActivityOutcome:
@@ -259,7 +283,7 @@ class PipelineRunner:
         return outcome
 
     def _copy(
-        self, name: str, spec: CopySpec, store: SqliteCheckpointStore, factory: DatasetFactory
+        self, name: str, spec: CopySpec, store: CheckpointStore, factory: DatasetFactory
     ) -> RunReport:
         throttle = throttle_for(spec)
         source = factory.source(self.spec.datasets[spec.source])
@@ -297,7 +321,7 @@ class PipelineRunner:
             sink.close()
 
     def _cql(
-        self, name: str, spec: CqlSpec, store: SqliteCheckpointStore, connections: Connections
+        self, name: str, spec: CqlSpec, store: CheckpointStore, connections: Connections
     ) -> bool:
         """Run the statements; False when a resumed run had already run them all."""
         if spec.file is not None:

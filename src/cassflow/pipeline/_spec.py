@@ -227,6 +227,16 @@ class ActivitySpec(_Model):
         return self
 
 
+class CheckpointsSpec(_Model):
+    """Checkpoints in a Cassandra table, shared by the workers of a distributed run (default:
+    a SQLite file in the state directory)."""
+
+    connection: Name
+    table: Name = "cassflow_checkpoints"
+    #: Another keyspace than the connection's (it must exist; the table is created).
+    keyspace: Name | None = None
+
+
 class PipelineSpec(_Model):
     """A whole pipeline file."""
 
@@ -234,6 +244,7 @@ class PipelineSpec(_Model):
     connections: dict[Name, ConnectionSpec] = {}
     datasets: dict[Name, DatasetSpec] = {}
     activities: list[ActivitySpec]
+    checkpoints: CheckpointsSpec | None = None
 
     @model_validator(mode="after")
     def _references(self) -> PipelineSpec:
@@ -242,6 +253,8 @@ class PipelineSpec(_Model):
                 raise ValueError(
                     f"dataset {name!r} names unknown connection {dataset.connection!r}"
                 )
+        if self.checkpoints is not None and self.checkpoints.connection not in self.connections:
+            raise ValueError(f"checkpoints name unknown connection {self.checkpoints.connection!r}")
         seen: set[str] = set()
         for activity in self.activities:
             if activity.name in seen:
