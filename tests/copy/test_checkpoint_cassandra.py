@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cassandra.cluster import Cluster, Session
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.query import dict_factory
 
 from cassflow.copy._checkpoint import CheckpointError, SliceCounts, SliceState, new_run_id
 from cassflow.copy._checkpoint_cassandra import CassandraCheckpointStore
@@ -103,6 +104,23 @@ def test_the_store_protocol_surface(make_store: StoreFactory, keyspace: str) -> 
     store.begin(run, PLAN)
     store.close()  # the session is the caller's: it still works
     assert len(make_store().slices(run)) == len(PLAN)
+
+
+def test_sessions_with_dict_rows_work_too(
+    make_store: StoreFactory, contact: tuple[list[str], int]
+) -> None:
+    profile = ExecutionProfile(row_factory=dict_factory)
+    cluster = connect(contact, execution_profiles={EXEC_PROFILE_DEFAULT: profile})
+    try:
+        store = make_store(cluster.connect())
+        run = new_run_id()
+        store.begin(run, PLAN)
+        store.begin(run, PLAN)  # the header's transaction answers "not applied" as a dict
+        assert store.start(run, "range-1") == 1
+        store.finish(run, "range-1", SliceCounts(read=3, written=3))
+        assert [r.slice_id for r in store.remaining(run)] == [s for s, _ in PLAN if s != "range-1"]
+    finally:
+        cluster.shutdown()
 
 
 # --- several workers ---------------------------------------------------------------------

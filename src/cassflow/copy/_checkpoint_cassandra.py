@@ -23,7 +23,8 @@ time, so no two writers race on one slice row and no conditional UPDATE is neede
 counts attempts by reading the row and writing the next number. Every request is retried on
 transient errors (:func:`cassflow.copy._retry.retry`); all of them are idempotent except the
 header's insert, whose repetition is harmless (a second try that finds our own header sees
-the same digest).
+the same digest). Write timestamps are the driver's (client-side), so the workers' clocks must
+be synchronised (NTP), as for any Cassandra clients writing the same rows.
 
 Create the table before a distributed run starts (the planner's store, or ``cassflow``'s
 first run, does it with ``create=True``): concurrent ``CREATE TABLE IF NOT EXISTS`` of one
