@@ -168,3 +168,48 @@ def test_plain_projections_read_as_the_general_path(session: Session, table: str
     assert (100, None, "static only", None, None) in _rows(
         session, f"SELECT k, c, s, v, n FROM {table}", 3
     )
+
+
+@pytest.mark.parametrize(
+    ("columns", "key"),
+    [
+        ("k int, k2 text, c int, v text, n bigint", "PRIMARY KEY ((k, k2), c)"),
+        ("k int, k2 text, v text, n bigint", "PRIMARY KEY ((k, k2))"),
+    ],
+)
+def test_scans_without_statics_read_as_the_general_path(
+    session: Session, keyspace: str, columns: str, key: str
+) -> None:
+    name = f"{keyspace}.nostatic"
+    session.execute(f"CREATE TABLE {name} ({columns}, {key})")
+    try:
+        clustered = " c int" in columns
+        names = "k, k2, c, v, n" if clustered else "k, k2, v, n"
+        marks = ", ".join("?" * len(names.split(", ")))
+        insert = session.prepare(f"INSERT INTO {name} ({names}) VALUES ({marks})")
+        for k in range(15):
+            for c in range(k % 3 + 1):
+                v = None if (k + c) % 4 == 0 else f"v{k}.{c}"
+                row = (k, f"p{k}", c, v, k * c) if clustered else (k, f"p{k}", v, k)
+                session.execute(insert, row)
+        session.execute(
+            f"UPDATE {name} SET v = null, n = null WHERE k = 4 AND k2 = 'p4'"
+            + (" AND c = 0" if clustered else "")
+        )  # the row lives on through its marker
+        clauses = ["", " WHERE token(k, k2) > -4000000000000000000 AND token(k, k2) <= 0"]
+        for clause in clauses:
+            for fetch_size in (3, 5000):
+                plain = _rows(session, f"SELECT {names} FROM {name}{clause}", fetch_size)
+                general = _rows(
+                    session, f"SELECT {names}, writetime(v) FROM {name}{clause}", fetch_size
+                )
+                assert plain == [row[:-1] for row in general], clause
+                assert len(plain) == (30 if clustered else 15) or clause
+                star = session.execute(
+                    SimpleStatement(f"SELECT * FROM {name}{clause}", fetch_size=fetch_size)
+                )
+                assert [tuple(getattr(r, c) for c in names.split(", ")) for r in star] == plain
+                reordered = _rows(session, f"SELECT n, k FROM {name}{clause}", fetch_size)
+                assert reordered == [(row[-1], row[0]) for row in plain], clause
+    finally:
+        session.execute(f"DROP TABLE IF EXISTS {name}")

@@ -43,6 +43,8 @@ from cassflow.devserver._values import STORAGE_VERSION, Evaluator, split_collect
 from cassflow.devserver._where import Filter, Restrictions, analyze
 from cassflow.protocol import ColumnSpec, DataType, TypeCode
 
+#: A result row: one serialized value (or null) per result column.
+RawRow = tuple[bytes | None, ...]
 #: (value, write timestamp, ttl) of one column in an engine row.
 CellValue = tuple[bytes | None, int | None, int | None]
 EngineRow = dict[str, CellValue]
@@ -248,6 +250,8 @@ class TableReader:
         self.build: Callable[[Sequence[bytes], bytes, Row | None, Row | None], Any] = (
             self.engine_row
         )
+        #: Set by :meth:`project` when scans can build rows from bare values (no statics).
+        self.values_row: Callable[[bytes, bytes, Mapping[str, bytes]], RawRow] | None = None
 
     def project(self, names: Sequence[str]) -> None:
         """Build result rows of the columns ``names`` directly, instead of engine rows.
@@ -281,6 +285,41 @@ class TableReader:
             return tuple(out)
 
         self.build = value_row
+        if any(c.kind is ColumnKind.STATIC for c in self.table.columns) or (
+            self.table.dropped_columns
+        ):
+            return  # statics (even dropped ones) need the general scan's merging
+        split_pk = self.split_pk
+        keys = [c.name for c in self.pk_columns] + [c.name for c in self.ck_columns]
+        rest = tuple(names[len(keys) :])
+        if list(names[: len(keys)]) == keys and not set(rest) & set(keys):
+            # ``SELECT *`` and the like: the key columns in key order, then cells.
+
+            def key_first_row(pk: bytes, ck: bytes, cells: Mapping[str, bytes]) -> RawRow:
+                ck_values = (
+                    decode_clustering_key(ck, ck_types, ck_desc) if ck != STATIC_CK else no_ck
+                )
+                get = cells.get
+                return (*split_pk(pk), *ck_values, *[get(name) for name in rest])
+
+            self.values_row = key_first_row
+            return
+
+        def values_row(pk: bytes, ck: bytes, cells: Mapping[str, bytes]) -> RawRow:
+            pk_values = split_pk(pk)
+            ck_values: Sequence[bytes | None] = (
+                decode_clustering_key(ck, ck_types, ck_desc) if ck != STATIC_CK else no_ck
+            )
+            return tuple(
+                pk_values[pk_at]
+                if pk_at >= 0
+                else ck_values[ck_at]
+                if ck_at >= 0
+                else cells.get(name)
+                for pk_at, ck_at, name in plan
+            )
+
+        self.values_row = values_row
 
     def split_pk(self, pk: bytes) -> list[bytes]:
         """The partition key column values of a routing key."""
@@ -320,7 +359,7 @@ class TableReader:
         ranges: Sequence[CkRange] | None,
         reverse: bool,
         start_after: bytes | None,
-    ) -> Iterator[tuple[int, bytes, bytes, EngineRow]]:
+    ) -> Iterator[tuple[int, bytes, bytes, Any]]:
         """Rows of one partition (with its static cells merged in)."""
         pk = partition_key(pk_values)
         tok = token(pk)
@@ -354,8 +393,11 @@ class TableReader:
         token_after: int | None,
         token_until: int | None,
         start_after: tuple[int, bytes, bytes] | None,
-    ) -> Iterator[tuple[int, bytes, bytes, EngineRow]]:
+    ) -> Iterator[tuple[int, bytes, bytes, Any]]:
         """Every row in token order (statics merged), optionally in a token range."""
+        if self.values_row is not None:
+            yield from self._scan_values(self.values_row, token_after, token_until, start_after)
+            return
         static: Row | None = None
         current: tuple[int, bytes] | None = None
         produced = False
@@ -400,6 +442,23 @@ class TableReader:
         if pending_static_only is not None and not produced:
             tok, pk, srow = pending_static_only
             yield tok, pk, STATIC_CK, self.build(self.split_pk(pk), STATIC_CK, srow, None)
+
+    def _scan_values(
+        self,
+        values_row: Callable[[bytes, bytes, Mapping[str, bytes]], RawRow],
+        token_after: int | None,
+        token_until: int | None,
+        start_after: tuple[int, bytes, bytes] | None,
+    ) -> Iterator[tuple[int, bytes, bytes, RawRow]]:
+        # Without static columns every stored row is a result row, as it comes.
+        for tok, pk, ck, cells in self.storage.scan_values(
+            self.table_id,
+            token_after=token_after,
+            token_until=token_until,
+            start_after=start_after,
+            now=self.now,
+        ):
+            yield tok, pk, ck, values_row(pk, ck, cells)
 
 
 # --- filtering ----------------------------------------------------------------------------

@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import operator
 import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import Any, Final, NamedTuple
 
@@ -98,6 +100,7 @@ WHERE (excluded.ts, {_RANK.format(t="excluded")}, ifnull(excluded.expires_at, 0)
 """
 _LIVE: Final = "value IS NOT NULL AND (expires_at IS NULL OR expires_at > ?)"
 
+_ROW_KEY: Final = operator.itemgetter(0, 1, 2)  # (token, pk, ck) of a cell from a scan
 _INT64_SPAN: Final = 1 << 64
 _INT64_MIN: Final = -(1 << 63)
 
@@ -585,13 +588,64 @@ class Storage:
         (paging: pass the last row returned). Statics come first in each partition, as
         rows with ``ck == b""``.
         """
+        cursor = self._scan_cursor(
+            "token, pk, ck, col, value, ts, expires_at - ?",
+            table_id,
+            token_after,
+            token_until,
+            start_after,
+            now,
+        )
+        if cursor is None:
+            return
+        try:
+            yield from _group_table(cursor)
+        finally:
+            cursor.close()
+
+    def scan_values(
+        self,
+        table_id: str,
+        *,
+        token_after: int | None = None,
+        token_until: int | None = None,
+        start_after: tuple[int, bytes, bytes] | None = None,
+        now: int | None = None,
+    ) -> Iterator[tuple[int, bytes, bytes, dict[str, bytes]]]:
+        """:meth:`scan` for bulk reads: ``(token, pk, ck, {column: value})`` per live row.
+
+        The same rows in the same order, without write times and TTLs (and without building
+        :class:`Row` and :class:`Cell` objects).
+        """
+        cursor = self._scan_cursor(
+            "token, pk, ck, col, value", table_id, token_after, token_until, start_after, now
+        )
+        if cursor is None:
+            return
+        try:
+            for (tok, pk, ck), cells in groupby(cursor, _ROW_KEY):
+                yield tok, pk, ck, {cell[3]: cell[4] for cell in cells if cell[3]}
+        finally:
+            cursor.close()
+
+    def _scan_cursor(
+        self,
+        columns: str,
+        table_id: str,
+        token_after: int | None,
+        token_until: int | None,
+        start_after: tuple[int, bytes, bytes] | None,
+        now: int | None,
+    ) -> sqlite3.Cursor | None:
         self._check_open()
         tid = self._tids.get(table_id)
         if tid is None:
-            return
+            return None
         now = _now(now)
-        sql = "SELECT token, pk, ck, col, value, ts, expires_at - ? FROM cells WHERE tid = ?"
-        params: tuple[Any, ...] = (now, tid)
+        sql = f"SELECT {columns} FROM cells WHERE tid = ?"
+        params: tuple[Any, ...] = (tid,)
+        if "?" in columns:  # the TTL column: expires_at - now
+            params = (now, *params)
         if start_after is not None:
             sql += " AND (token, pk, ck) > (?, ?, ?)"
             params += start_after
@@ -602,11 +656,7 @@ class Storage:
             sql += " AND token <= ?"
             params += (token_until,)
         sql += f" AND {_LIVE} ORDER BY token, pk, ck"
-        cursor = self._db.execute(sql, (*params, now))
-        try:
-            yield from _group_table(cursor)
-        finally:
-            cursor.close()
+        return self._db.execute(sql, (*params, now))
 
     # ------------------------------------------------------------------------ meta
 
