@@ -253,3 +253,40 @@ def test_column_mapping_renames_and_selects(tmp_path: Path) -> None:
     assert sink.prepared == ["value", "id"]
     with pytest.raises(CopyError, match="source fields that do not exist: nope"):
         _run(tmp_path, source, sink, new_run_id(), columns={"id": "nope"})
+
+
+class FlakyStore(SqliteCheckpointStore):
+    """A store that cannot record the first finish of slice s1 (a timeout)."""
+
+    failed = False
+
+    def finish(self, run_id: str, slice_id: str, counts: Any) -> None:
+        if slice_id == "s1" and not self.failed:
+            self.failed = True
+            raise cassandra.OperationTimedOut()
+        super().finish(run_id, slice_id, counts)
+
+
+def test_a_slice_whose_finish_cannot_be_recorded_is_redone_and_counted_once(
+    tmp_path: Path,
+) -> None:
+    source, sink = MemorySource(), FaultySink()
+    store = FlakyStore(tmp_path / "checkpoints.sqlite3")
+    run = CopyRun(
+        source,
+        sink,
+        run_id=new_run_id(),
+        store=store,
+        quarantine=Quarantine(tmp_path / "quarantine", "r"),
+        options=CopyOptions(backoff=Backoff(base=0.001, cap=0.01)),
+    )
+    try:
+        report = run.execute()
+    finally:
+        store.close()
+    assert report.ok
+    assert source.reads["s1"] == 2
+    assert (report.counts.read, report.counts.written) == (200, 200)
+    assert run.progress.rows_written == 200
+    assert report.errors == {"OperationTimedOut": 1}
+    assert len(sink.table) == 200

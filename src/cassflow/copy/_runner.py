@@ -252,7 +252,17 @@ class CopyRun:
                 if self._settle_failure(record, exc, attempt):
                     continue
                 return
-            self.store.finish(self.run_id, record.slice_id, counts)
+            try:
+                self.store.finish(self.run_id, record.slice_id, counts)
+            except Exception as exc:
+                # Written but not recorded: the slice is redone (its writes are idempotent),
+                # so its counts must not be counted twice.
+                assert self._budget is not None
+                self._budget.take_back(counts.read, counts.quarantined)
+                self._uncount(counts.read, counts.written)
+                if self._settle_failure(record, exc, attempt):
+                    continue
+                return
             with self._lock:
                 self.progress.slices_done += 1
             self._tell_progress()
