@@ -171,9 +171,10 @@ def _prepare_work(
             return run_inserts
         size = 32 if workload == "batch_same" else 20
         batches = _batches(insert, rows, size)
+        sizes = [len(chunk) for chunk in _chunks(rows, size)]
 
         def run_batches() -> int:
-            return run_concurrently(session, batches, concurrency) * size
+            return run_concurrently(session, batches, sizes, concurrency)
 
         return run_batches
     if workload == "token_scan":
@@ -202,13 +203,13 @@ def _prepare_work(
 
 
 def run_concurrently(
-    session: Session, statements: Sequence[BatchStatement], concurrency: int
+    session: Session, batches: Sequence[BatchStatement], sizes: Sequence[int], concurrency: int
 ) -> int:
-    """Run ``statements`` with ``concurrency`` in flight; how many succeeded."""
+    """Run ``batches`` (of ``sizes`` rows) with ``concurrency`` in flight; rows written."""
     results = execute_concurrent(
-        session, [(s, ()) for s in statements], concurrency=concurrency, raise_on_first_error=True
+        session, [(b, ()) for b in batches], concurrency=concurrency, raise_on_first_error=True
     )
-    return sum(1 for ok, _ in results if ok)
+    return sum(size for (ok, _), size in zip(results, sizes, strict=True) if ok)
 
 
 @contextmanager
