@@ -87,3 +87,14 @@ def test_loop_load_is_counted_and_read_back_through_the_driver(
     finally:
         cluster.drop(keyspace)
         cluster.shutdown()
+
+
+def test_run_measured_kills_a_child_past_its_timeout_and_says_so(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    log = tmp_path / "slow.log"
+    hang = "import threading; threading.Event().wait()"
+    code, seconds, _ = bench.run_measured([sys.executable, "-c", hang], log, 0.5)
+    assert code == -9
+    assert 0.5 <= seconds < 30
+    assert "bench: killed after the --timeout" in log.read_text()
