@@ -187,6 +187,11 @@ class FaultInjector:
             return self._fired.get(rule_id, 0)
 
     @property
+    def active(self) -> bool:
+        """Whether any rule is in force (a cheap check for every request)."""
+        return bool(self._rules)  # one read of a dict: atomic, no lock needed
+
+    @property
     def rules(self) -> dict[int, FaultRule]:
         """The rules in force, by id."""
         with self._lock:

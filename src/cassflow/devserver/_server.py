@@ -156,16 +156,20 @@ class _Client:
             return
         chunks: list[bytes] = []
         failed = False
-        for item in queued:
-            if isinstance(item, bytes):
-                chunks.append(item)
+        run: list[Envelope] = []  # consecutive answers: on v5 they share segments
+        for item in [*queued, b""]:
+            if isinstance(item, Envelope):
+                run.append(item)
                 continue
-            try:
-                chunks.append(self.conn.send(item))
-            except Exception:
-                log.exception("cannot answer stream %s", item.stream)
-                failed = True
-                break
+            if run:
+                try:
+                    chunks.append(self.conn.send_many(run))
+                except Exception:
+                    log.exception("cannot answer streams %s", [e.stream for e in run])
+                    failed = True
+                    break
+                run = []
+            chunks.append(item)
         try:
             self.writer.write(b"".join(chunks))
         except Exception:
@@ -286,7 +290,7 @@ class _Client:
     def _run(self, request: Envelope) -> None:
         handler = self.server.handler
         fault = None
-        if self.server.faults.rules:
+        if self.server.faults.active:
             statement, keyspace, table = handler.target(self.session, request.message)
             fault = self.server.faults.check(statement, keyspace, table)
         if fault is None:
