@@ -161,8 +161,10 @@ class InsertPlan:
                 values.append(evaluator.value(slot.term, slot.column.type, slot.column.name))
                 continue
             raw = bound[index]
-            if isinstance(raw, bytes) and raw and not _quick_valid(raw, slot.column.type.code):
-                validate(raw, slot.column.type, slot.column.name)
+            if raw is None or raw is UNSET or not raw:
+                pass  # null, unset and empty values are valid for every column type
+            elif not isinstance(raw, bytes) or not _quick_valid(raw, slot.column.type.code):
+                validate(raw, slot.column.type, slot.column.name)  # raises Cassandra's error
             values.append(raw)
         return values
 
