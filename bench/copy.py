@@ -560,6 +560,14 @@ def report(main: list[Measured], small: list[Measured]) -> bool:
             times = ours.rate / cqlsh.rate
             verdict = "met" if times >= target else "NOT met"
             print(f"target {kind}: >= {target:.0f}x cqlsh COPY; measured {times:.2f}x ({verdict})")
+            if ours.server_cpu and cqlsh.server_cpu:
+                # A server that is busy all the time serves rows / (its CPU per row) rows/s.
+                ceiling = ours.rows / ours.server_cpu
+                print(f"{'':8}dev server CPU per row: {ours.server_cpu / ours.rows * 1e6:.0f} us "
+                      f"for cassflow, {cqlsh.server_cpu / cqlsh.rows * 1e6:.0f} us for cqlsh "
+                      f"(busy {cqlsh.server_cpu / cqlsh.seconds:.0%} of its run); no client "
+                      f"sending what cassflow sends gets past {ceiling:,.0f} rows/s = "
+                      f"{ceiling / cqlsh.rate:.2f}x cqlsh against this server")  # fmt: skip
     print()
     for r in small + main:
         if r.contender.startswith("cassflow") and r.peak_rss_mib and r.error is None:
