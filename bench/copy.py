@@ -585,7 +585,7 @@ def report(main: list[Measured], small: list[Measured]) -> bool:
 def main() -> None:
     """Command line entry point."""
     parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows to load and unload")
     parser.add_argument(
