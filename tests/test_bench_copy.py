@@ -55,7 +55,11 @@ def test_csv_files_hold_the_rows_they_promise_and_read_back_typed(
 def test_run_measured_gives_exit_code_time_and_peak_rss_of_that_child(
     bench: ModuleType, tmp_path: Path
 ) -> None:
-    grow = "b = bytearray(96 * 2**20); b[::4096] = b'x' * len(b[::4096]); raise SystemExit(3)"
+    # The child holds its memory a while, as the contenders do for seconds: the bench samples.
+    grow = (
+        "import time; b = bytearray(96 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
+        "time.sleep(0.3); raise SystemExit(3)"
+    )
     code, seconds, rss = bench.run_measured([sys.executable, "-c", grow], tmp_path / "a", 60)
     assert code == 3
     assert seconds > 0
