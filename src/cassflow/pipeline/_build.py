@@ -146,6 +146,7 @@ class DatasetFactory:
                 spec.table,
                 consistency=spec.consistency,
                 batch_size=spec.batch_size,
+                batch_mode=spec.batch_mode,
                 throttle=throttle,
                 ttl=spec.ttl,
                 ttl_column=spec.ttl_column,

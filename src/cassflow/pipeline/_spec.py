@@ -102,8 +102,12 @@ class TableDatasetSpec(_Model):
     consistency: str | None = None
     #: Rows per page when reading.
     fetch_size: Annotated[int, Field(ge=1)] = 5000
-    #: Rows of one partition sent together in an UNLOGGED batch when writing.
+    #: Rows sent together in one UNLOGGED batch when writing (at most).
     batch_size: Annotated[int, Field(ge=1, le=1000)] = 32
+    #: What a batch holds: rows of one partition (``partition``, the default, as dsbulk's
+    #: PARTITION_KEY), rows whose partitions have the same replicas (``replica``, as dsbulk's
+    #: REPLICA_SET and cqlsh COPY), or no batches (``none``).
+    batch_mode: Literal["partition", "replica", "none"] = "partition"
     #: Time to live of written rows, in seconds.
     ttl: Annotated[int, Field(ge=0)] | None = None
     #: Source fields that carry each row's TTL / write time (microseconds) when writing.

@@ -1,7 +1,9 @@
 """URL-style datasets for one-off copies (``cassflow copy SRC DST``).
 
-* ``cassandra://<connection>/<keyspace>.<table>``: a table. ``<connection>`` names a
-  connection of the ``--connections`` file; a name that is not there but looks like an address
+* ``cassandra://<connection>/<keyspace>.<table>``: a table; ``--from-option`` /
+  ``--to-option`` set its dataset settings (``batch_size=64``, ``batch_mode=replica``, ...).
+  ``<connection>`` names a connection of the ``--connections`` file; a name that is not there
+  but looks like an address
   (``10.0.0.5``, ``db.example.com:9042``, ``localhost``) is a cluster without credentials;
   any other name is an embedded dev server of that name (data kept under the state directory).
 * ``postgresql://...#<table>``, ``sqlite:///path.db#<table>``, ``mysql+pymysql://...#<table>``:
@@ -60,7 +62,7 @@ def dataset_from_url(
     """The dataset ``url`` stands for; a connection it implies is added to ``connections``."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "cassandra":
-        return _table(url, connections)
+        return _table(url, connections, options or {})
     if scheme.split("+", 1)[0] in _SQL_SCHEMES:
         base, _, table = url.partition("#")
         if not table and query is None:
@@ -77,7 +79,9 @@ def dataset_from_url(
     )
 
 
-def _table(url: str, connections: dict[str, ConnectionSpec]) -> TableDatasetSpec:
+def _table(
+    url: str, connections: dict[str, ConnectionSpec], options: dict[str, Any]
+) -> TableDatasetSpec:
     rest = url.split("://", 1)[1]
     name, _, path = rest.partition("/")
     keyspace, dot, table = path.partition(".")
@@ -94,7 +98,10 @@ def _table(url: str, connections: dict[str, ConnectionSpec]) -> TableDatasetSpec
     else:
         connection = name
         connections[connection] = ConnectionSpec(keyspace=keyspace)
-    return TableDatasetSpec(connection=connection, table=table, keyspace=keyspace)
+    # --from-option / --to-option set the table dataset's settings (batch_size, consistency...).
+    return TableDatasetSpec.model_validate(
+        {**options, "connection": connection, "table": table, "keyspace": keyspace}
+    )
 
 
 def _hide(url: str) -> str:
