@@ -22,7 +22,10 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
+from cassandra import cqltypes
+
 from cassflow.copy._convert import arrow_type, to_arrow, to_json, to_text
+from cassflow.copy._cqltypes import unwrap
 from cassflow.copy._csv import CsvWriter
 from cassflow.copy._file_options import STREAM_COMPRESSIONS, FileOptions
 from cassflow.copy._fs import Store
@@ -33,6 +36,20 @@ from cassflow.copy._retry import TransientError
 Converter = Callable[[Any], Any]
 #: Errors that mean "this value/row cannot be written as this type", not "the disk failed".
 _VALUE_ERRORS = (ConversionError, ValueError, TypeError, OverflowError, UnicodeError)
+#: CQL types whose driver values Arrow takes unconverted (its checks are the converters').
+_AS_IS = (
+    cqltypes.ByteType,
+    cqltypes.ShortType,
+    cqltypes.Int32Type,
+    cqltypes.LongType,
+    cqltypes.CounterColumnType,
+    cqltypes.FloatType,
+    cqltypes.DoubleType,
+    cqltypes.BooleanType,
+    cqltypes.UTF8Type,
+    cqltypes.AsciiType,
+    cqltypes.BytesType,
+)
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 
 
@@ -50,6 +67,13 @@ def converters(format: str, fields: Sequence[Field]) -> list[Converter]:
 def arrow_schema(fields: Sequence[Field]) -> Any:
     """The Parquet schema of the fields (nullable columns of ``_convert.arrow_type``)."""
     return pa.schema([pa.field(f.name, arrow_type(f.cql_type)) for f in fields])
+
+
+def _arrow_takes_as_is(cql_type: Any) -> bool:
+    """Whether the driver's values of ``cql_type`` go into its Arrow type as they are."""
+    if cql_type is None:
+        return True  # text (a non-text value makes pyarrow refuse: the row path converts it)
+    return issubclass(unwrap(cql_type), _AS_IS)
 
 
 class FileSliceWriter:
@@ -71,6 +95,8 @@ class FileSliceWriter:
         self._options = options
         self._convert = list(convert)
         self._schema = schema
+        #: Per field: whether Arrow takes its values unconverted (see _columnar_table).
+        self._as_is = [_arrow_takes_as_is(f.cql_type) for f in self._fields]
         self._name = safe_name(slice_id)
         suffix = STREAM_COMPRESSIONS.get(options.compression or "", "")
         self._ext = ("parquet" if options.format == "parquet" else options.format) + (
@@ -92,6 +118,10 @@ class FileSliceWriter:
         """Convert and write every row of the chunk; rows that do not convert are bad."""
         if self._done:
             raise CopyError(f"slice {self._name} was already committed or aborted")
+        if self._options.format == "parquet":
+            table = self._columnar_table(chunk)
+            if table is not None:  # every value fits: no row needs a closer look
+                return WriteResult(self._append_table(table))
         rows, bad = self._converted(chunk)
         if self._options.format == "parquet":
             written = self._write_parquet(chunk, rows, bad)
@@ -237,6 +267,9 @@ class FileSliceWriter:
             table = self._table(rows)
             if table is None:  # pragma: no cover - every remaining row converted on its own
                 raise CopyError("rows that convert one by one do not convert together")
+        return self._append_table(table)
+
+    def _append_table(self, table: Any) -> int:
         if table.num_rows == 0:
             return 0
         if self._parquet is None:
@@ -249,6 +282,34 @@ class FileSliceWriter:
         if self._size >= self._options.file_size:
             self._close()
         return int(table.num_rows)
+
+    def _columnar_table(self, chunk: Chunk) -> Any:
+        """The chunk as an Arrow table built column by column (pyarrow checks the values in
+        C), or None when some value fails: then the row-by-row path finds the bad rows.
+
+        Columns whose values Arrow takes as they come (integers, floats, booleans, text,
+        bytes) skip the per-value converter: the unload of a wide table is mostly these.
+        """
+        if not chunk.rows:
+            return None
+        indexes = self._indexes(chunk.columns)
+        try:
+            columns = list(zip(*chunk.rows, strict=True))
+        except ValueError:  # rows of other widths: the row path keeps them as they came
+            return None
+        n = len(chunk.rows)
+        arrays = []
+        for index, convert, as_is, f in zip(
+            indexes, self._convert, self._as_is, self._schema, strict=True
+        ):
+            values: Any = [None] * n if index is None else columns[index]
+            try:
+                if not as_is:
+                    values = [None if v is None else convert(v) for v in values]
+                arrays.append(pa.array(values, type=f.type))
+            except (pa.ArrowException, ConversionError, *_VALUE_ERRORS):
+                return None
+        return pa.Table.from_arrays(arrays, schema=self._schema)
 
     def _table(self, rows: list[tuple[int, list[Any]]]) -> Any:
         columns = []
