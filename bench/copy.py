@@ -301,6 +301,9 @@ class Bench:
     timeout: float
     cassflow_args: list[str]
     server_pid: int | None = None
+    #: Extra arguments of the load / the unload only (e.g. a table's --to-option).
+    load_args: list[str] = field(default_factory=list)
+    unload_args: list[str] = field(default_factory=list)
     connections: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -346,7 +349,9 @@ class Bench:
         """(1) cassflow copy CSV -> table."""
         self.cluster.fresh_keyspace(keyspace)
         target = f"cassandra://{keyspace}/{keyspace}.{TABLE}"
-        result = self._cassflow(f"load_{keyspace}_{rows}", str(csv_path), target, [])
+        result = self._cassflow(
+            f"load_{keyspace}_{rows}", str(csv_path), target, list(self.load_args)
+        )
         result.contender, result.kind = "cassflow copy CSV -> table", "load"
         return self._verify_load(result, keyspace, rows)
 
@@ -356,7 +361,10 @@ class Bench:
         shutil.rmtree(out, ignore_errors=True)
         source = f"cassandra://{keyspace}/{keyspace}.{TABLE}"
         result = self._cassflow(
-            f"unload_{keyspace}_{rows}", source, f"{out}/", ["--to-format", "parquet"]
+            f"unload_{keyspace}_{rows}",
+            source,
+            f"{out}/",
+            ["--to-format", "parquet", *self.unload_args],
         )
         result.contender, result.kind = "cassflow copy table -> Parquet", "unload"
         if result.error is None:
@@ -501,7 +509,15 @@ def run(
     print(f"generated {data} ({rows:,} rows, {data.stat().st_size / 2**20:.1f} MiB) in "
           f"{time.perf_counter() - began:.1f} s", flush=True)  # fmt: skip
     cluster = Cluster(hosts, port, args.replication)
-    bench = Bench(work, cluster, args.timeout, args.cassflow_arg, server_pid)
+    bench = Bench(
+        work,
+        cluster,
+        args.timeout,
+        args.cassflow_arg,
+        server_pid,
+        load_args=args.load_arg,
+        unload_args=args.unload_arg,
+    )
     results: list[Measured] = []
     small_results: list[Measured] = []
 
@@ -624,6 +640,14 @@ def main() -> None:
     parser.add_argument(
         "--cassflow-arg", action="append", default=[], metavar="ARG",
         help="extra argument for every 'cassflow copy' (repeat: --cassflow-arg=--workers=8)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--load-arg", action="append", default=[], metavar="ARG",
+        help="extra argument for the loads only (--load-arg=--to-option=batch_mode=replica)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--unload-arg", action="append", default=[], metavar="ARG",
+        help="extra argument for the unloads only (--unload-arg=--workers=8)",
     )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per contender")
     parser.add_argument("--workdir", type=Path, help="where the files go (default: a temp dir)")
