@@ -260,8 +260,13 @@ class CsvReader:
     """Reads one CSV file from a binary stream, block by block (memory stays flat).
 
     ``origin`` is the file name used in positions (``origin:line``). ``expected_fields``
-    fixes the number of fields (when the columns are given); otherwise the header, or the first
-    record when there is no header, sets it. :attr:`header` holds the header's fields.
+    fixes the number of fields (when the columns are given; ``expected_reason`` then says why,
+    in the errors of ragged records); otherwise the header, or the first record when there is
+    no header, sets it. :attr:`header` holds the header's fields.
+
+    ``first_line`` is the physical line the stream starts on: a byte range of a file cut at a
+    record boundary (:mod:`cassflow.copy._file_split`) starts on a later line than 1, and
+    holds no BOM (pass a dialect without ``header`` and ``skip_lines`` for it).
     """
 
     def __init__(
@@ -271,7 +276,9 @@ class CsvReader:
         dialect: CsvDialect | None = None,
         *,
         expected_fields: int | None = None,
+        expected_reason: str | None = None,
         block_size: int = BLOCK_SIZE,
+        first_line: int = 1,
     ) -> None:
         self.origin = origin
         self.dialect = dialect = dialect or CsvDialect()
@@ -285,7 +292,7 @@ class CsvReader:
         # Comments can hold quotes, which the token path would take for fields.
         self._token_path = dialect.comment is None
         self._n = expected_fields
-        self._n_reason = f"{expected_fields} columns were given"
+        self._n_reason = expected_reason or f"{expected_fields} columns were given"
         self._header: Row | None = None
         self._want_header = False
         self._header_error: CopyError | None = None
@@ -295,7 +302,8 @@ class CsvReader:
         self._pos = 0
         self._end = 0
         self._eof = False
-        self._line = 1
+        self._line = first_line
+        self._file_start = first_line == 1
         self._has_bad_bytes = False
         self._next_quote = -1
         self._next_escape = -1
@@ -378,7 +386,7 @@ class CsvReader:
             return
         # Reading as much again as is pending keeps a long record's cost linear.
         data = self._stream.read(max(self._block_size, len(self._buf) - self._pos))
-        if self.bytes_read == 0:
+        if self.bytes_read == 0 and self._file_start:
             data = self._strip_bom(data)
         self.bytes_read += len(data) + self._bom * (self.bytes_read == 0)
         self._nbytes += len(data) + self._bom * (self.bytes_read == len(data) + self._bom)

@@ -35,8 +35,8 @@ COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".lzma", ".lz4", ".zip")
 
 _COMMON = ("chunk_rows", "file_size", "compression")
 _VALID: Mapping[str, tuple[str, ...]] = {
-    "csv": (*_COMMON, "columns", *CSV_DIALECT_OPTIONS),
-    "jsonl": (*_COMMON, "columns"),
+    "csv": (*_COMMON, "columns", "slice_bytes", *CSV_DIALECT_OPTIONS),
+    "jsonl": (*_COMMON, "columns", "slice_bytes"),
     "parquet": (*_COMMON, "slice_rows", "row_group_rows"),
 }
 
@@ -59,6 +59,8 @@ class FileOptions:
     columns: tuple[str, ...] | None = None
     #: Parquet: rows per slice (consecutive row groups of one file).
     slice_rows: int = 100_000
+    #: CSV, JSON Lines: a larger file is read as byte ranges of about this size, in parallel.
+    slice_bytes: int = 64 * 1024**2
     #: Parquet: rows per row group written (``None``: one row group per chunk).
     row_group_rows: int | None = None
     csv: CsvDialect | None = None
@@ -80,8 +82,9 @@ class FileOptions:
         for name in ("chunk_rows", "slice_rows", "row_group_rows"):
             if name in options:
                 kwargs[name] = _positive(name, options[name])
-        if "file_size" in options:
-            kwargs["file_size"] = parse_size(options["file_size"])
+        for name in ("file_size", "slice_bytes"):
+            if name in options:
+                kwargs[name] = parse_size(options[name], name)
         if "columns" in options:
             kwargs["columns"] = _columns(options["columns"])
         kwargs["compression"] = _compression(format, options.get("compression"))
@@ -95,7 +98,7 @@ class FileOptions:
         return self.csv or CsvDialect()
 
 
-def parse_size(value: Any) -> int:
+def parse_size(value: Any, name: str = "file_size") -> int:
     """Bytes from ``1048576``, ``'64MB'`` (10^6), ``'1GiB'`` (2^30), ``'500 kB'``."""
     if isinstance(value, int) and not isinstance(value, bool):
         if value > 0:
@@ -110,7 +113,7 @@ def parse_size(value: Any) -> int:
             if size > 0:
                 return size
     raise CopyError(
-        f"file_size must be a positive number of bytes such as 67108864, '64MB' or '1GiB', "
+        f"{name} must be a positive number of bytes such as 67108864, '64MB' or '1GiB', "
         f"got {value!r}"
     )
 

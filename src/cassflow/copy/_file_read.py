@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import IO, Any
 
 from cassflow.copy._csv import CsvDialect, CsvReader
@@ -58,10 +59,29 @@ def read_csv_chunks(
     chunk_rows: int,
     *,
     header: tuple[str, ...] | None,
+    first_line: int = 1,
 ) -> Iterator[Chunk]:
     """The records of a CSV file as chunks; ``header`` is what the file's header must be
-    (``None`` when the names are not taken from it)."""
-    reader = CsvReader(stream, origin, dialect, expected_fields=len(columns))
+    (``None`` when the names are not taken from it).
+
+    With ``first_line`` above 1 the stream is a byte range of the file that starts at a record
+    boundary on that line (:mod:`cassflow.copy._file_split`): it has no lines to skip and no
+    header, and ragged records are explained as they are when the whole file is read.
+    """
+    reason = None
+    if first_line > 1:
+        if dialect.header:
+            reason = f"the header of {origin} has {len(columns)}"
+        dialect = replace(dialect, header=False, skip_lines=0)
+        header = None
+    reader = CsvReader(
+        stream,
+        origin,
+        dialect,
+        expected_fields=len(columns),
+        expected_reason=reason,
+        first_line=first_line,
+    )
     found = reader.header
     if header is not None and found != header:
         raise CopyError(
@@ -91,13 +111,18 @@ def first_json_object(stream: IO[bytes]) -> dict[str, Any] | None:
 
 
 def read_jsonl_chunks(
-    stream: IO[bytes], origin: str, columns: tuple[str, ...], chunk_rows: int
+    stream: IO[bytes],
+    origin: str,
+    columns: tuple[str, ...],
+    chunk_rows: int,
+    first_line: int = 1,
 ) -> Iterator[Chunk]:
     """The objects of a JSON Lines file as rows in ``columns`` order; blank lines are skipped,
-    missing keys are null, an unknown key makes the record bad."""
+    missing keys are null, an unknown key makes the record bad. ``first_line`` is the line
+    the stream starts on (a byte range of a file: :mod:`cassflow.copy._file_split`)."""
     known = frozenset(columns)
     out = Chunker(columns, origin, chunk_rows)
-    for line, raw in enumerate(stream, start=1):
+    for line, raw in enumerate(stream, start=first_line):
         out.nbytes += len(raw)
         if not raw.strip():
             continue

@@ -2,9 +2,12 @@
 
 :class:`FileSource` reads a file, every file of a directory (sorted) or every file a glob
 matches (``data/*.csv``, ``s3://bucket/in/*.parquet``), through fsspec with the dataset's
-storage options. CSV and JSON Lines files are one slice each; Parquet files are cut into
-slices of consecutive row groups. Each slice's spec records the file's size and modification
-stamp, so a resumed run refuses a file that changed under it instead of mixing two versions.
+storage options. A CSV or JSON Lines file is one slice (``f0003-orders.csv``), or, when it
+is larger than ``slice_bytes``, byte ranges cut at record boundaries
+(``f0003-orders.csv-b0001``; see :mod:`cassflow.copy._file_split`), which workers read in
+parallel. Parquet files are cut into slices of consecutive row groups. Each slice's spec
+records the file's size and modification stamp, so a resumed run refuses a file that changed
+under it instead of mixing two versions.
 
 :class:`FileSink` writes each slice into its own files of a directory
 (``part-<slice>-00001.csv``...; see :mod:`cassflow.copy._file_write`), so a redone slice
@@ -16,6 +19,7 @@ until :meth:`FileSource.fields` / :meth:`FileSource.plan` / :meth:`FileSink.prep
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import re
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,6 +28,13 @@ from typing import TYPE_CHECKING, Any
 from cassflow.copy._csv import CsvReader, CsvRecord
 from cassflow.copy._file_options import FileOptions, compression_of, data_suffixes
 from cassflow.copy._file_read import first_json_object, read_csv_chunks, read_jsonl_chunks
+from cassflow.copy._file_split import (
+    ByteRange,
+    csv_ranges,
+    csv_split_blocker,
+    jsonl_ranges,
+    open_range,
+)
 from cassflow.copy._model import (
     Chunk,
     CopyError,
@@ -39,6 +50,7 @@ if TYPE_CHECKING:
     from cassflow.copy._fs import Store
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
+logger = logging.getLogger(__name__)
 
 
 def _store(path: str, storage: Mapping[str, Any]) -> Store:
@@ -53,7 +65,8 @@ class FileSource:
     ``options``: ``chunk_rows`` (rows per chunk, default 5000), ``columns`` (CSV/JSON Lines:
     names overriding the header / the first object's keys), ``compression`` (default: inferred
     from a ``.gz``/``.bz2``/``.xz`` suffix), the CSV dialect (``delimiter``, ``quote``,
-    ``escape``, ``header``, ``encoding``, ``null``, ``comment``, ``skip_lines``...), and
+    ``escape``, ``header``, ``encoding``, ``null``, ``comment``, ``skip_lines``...),
+    ``slice_bytes`` (CSV, JSON Lines: bytes per slice of a large file, default 64 MiB) and
     ``slice_rows`` (Parquet: rows per slice, default 100,000). ``storage`` goes to fsspec
     as storage options and is never shown.
     """
@@ -88,8 +101,9 @@ class FileSource:
         return list(self._fields)
 
     def plan(self, splits: int) -> list[PlannedSlice]:
-        """One slice per CSV/JSON Lines file; Parquet: runs of row groups of about
-        ``slice_rows`` rows. ``splits`` is not used: files are the natural unit."""
+        """One slice per CSV/JSON Lines file, or byte ranges of about ``slice_bytes`` of a
+        larger one; Parquet: runs of row groups of about ``slice_rows`` rows. ``splits`` is
+        not used: files and their own sizes are the natural unit."""
         del splits
         store = self._get_store()
         plan: list[PlannedSlice] = []
@@ -100,7 +114,13 @@ class FileSource:
             base = f"f{n:04d}-{name}"
             spec: dict[str, Any] = {"path": url, **stamp}
             if self.format != "parquet":
-                plan.append((base, spec))
+                ranges = self._byte_ranges(path, int(stamp["size"]))
+                if len(ranges) <= 1:
+                    plan.append((base, spec))
+                    continue
+                for i, part in enumerate(ranges):
+                    cut = {"start": part.start, "end": part.end, "first_line": part.first_line}
+                    plan.append((f"{base}-b{i:04d}", {**spec, **cut}))
                 continue
             counts = self._row_groups(path)
             for start, stop in _runs(counts, self.options.slice_rows):
@@ -130,13 +150,21 @@ class FileSource:
                     stream, url, columns, (int(start), int(stop)), chunk_rows
                 )
             return
-        with store.open(path, "rb", self._compression(path)) as stream:
+        part = None
+        if "start" in spec:  # a byte range of an uncompressed file
+            part = ByteRange(int(spec["start"]), int(spec["end"]), int(spec["first_line"]))
+        compression = None if part is not None else self._compression(path)
+        with store.open(path, "rb", compression) as opened:
+            stream = opened if part is None else open_range(opened, part)
+            first_line = 1 if part is None else part.first_line
             if self.format == "jsonl":
-                yield from read_jsonl_chunks(stream, url, columns, chunk_rows)
+                yield from read_jsonl_chunks(stream, url, columns, chunk_rows, first_line)
                 return
             dialect = self.options.dialect
             header = columns if dialect.header and self.options.columns is None else None
-            yield from read_csv_chunks(stream, url, dialect, columns, chunk_rows, header=header)
+            yield from read_csv_chunks(
+                stream, url, dialect, columns, chunk_rows, header=header, first_line=first_line
+            )
 
     def close(self) -> None:
         """Nothing stays open between reads."""
@@ -156,6 +184,26 @@ class FileSource:
                 raise CopyError(f"no {self.format} files found at {redact(self.path)}")
             self._files = files
         return self._files
+
+    def _byte_ranges(self, path: str, size: int) -> list[ByteRange]:
+        """The byte ranges a CSV or JSON Lines file is read as (one pass over the file), or
+        none when it is small or cannot be cut (see :mod:`cassflow.copy._file_split`)."""
+        slice_bytes = self.options.slice_bytes
+        if size <= slice_bytes:
+            return []
+        url = self._get_store().url(path)
+        blocker = "it is compressed (not seekable)" if self._compression(path) else None
+        if blocker is None and self.format == "csv":
+            blocker = csv_split_blocker(self.options.dialect)
+        if blocker is not None:
+            logger.info(
+                "%s is read as one slice: %s", url, blocker, extra={"file": url, "size": size}
+            )
+            return []
+        with self._get_store().open(path, "rb") as stream:
+            if self.format == "jsonl":
+                return jsonl_ranges(stream, slice_bytes)
+            return csv_ranges(stream, slice_bytes, self.options.dialect)
 
     def _compression(self, path: str) -> str | None:
         return self.options.compression or compression_of(path)
