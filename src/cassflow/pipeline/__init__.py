@@ -1,10 +1,12 @@
-"""Pipelines: the YAML file (connections, datasets, activities), validated.
+"""Pipelines: the YAML file (connections, datasets, activities), validated and run.
 
-The local runner and the sensors come with the copy engine; for now this package reads and
-validates pipeline files (:func:`load_pipeline`).
+:func:`load_pipeline` reads and validates a pipeline file (errors point at file:line:column);
+:class:`PipelineRunner` runs it in this process, activity by activity, checkpointed and
+resumable, and returns a :class:`PipelineReport`. ``cassflow run`` is a thin shell around it.
 """
 
 from cassflow.pipeline._loader import PipelineError, load_connections, load_pipeline
+from cassflow.pipeline._run import ActivityOutcome, PipelineReport, PipelineRunner
 from cassflow.pipeline._spec import (
     ActivitySpec,
     AuthSpec,
@@ -20,6 +22,7 @@ from cassflow.pipeline._spec import (
 )
 
 __all__ = [
+    "ActivityOutcome",
     "ActivitySpec",
     "AuthSpec",
     "ConnectionSpec",
@@ -27,6 +30,8 @@ __all__ = [
     "CqlSpec",
     "FileDatasetSpec",
     "PipelineError",
+    "PipelineReport",
+    "PipelineRunner",
     "PipelineSpec",
     "SqlDatasetSpec",
     "TableDatasetSpec",
