@@ -175,6 +175,7 @@ from cassflow.cql._parser import (
     parse_statement,
     parse_statements,
     parse_type,
+    script_statements,
 )
 from cassflow.cql._types import (
     CollectionType,
@@ -337,4 +338,5 @@ __all__ = [
     "parse_statement",
     "parse_statements",
     "parse_type",
+    "script_statements",
 ]

@@ -129,15 +129,25 @@ def parse_statements(text: str) -> list[Statement]:
     Each statement numbers its bind markers from zero. Error positions are relative to the
     whole script.
     """
+    return [statement for _text, statement in script_statements(text)]
+
+
+def script_statements(text: str) -> list[tuple[str, Statement]]:
+    """Each statement of a script with the text it was written as (from its first token to
+    its last; comments inside kept), after the whole script parsed:
+    what a runner sends is the user's own text, not a re-rendering of it."""
     parser = _parser(text)
-    statements: list[Statement] = []
+    statements: list[tuple[str, Statement]] = []
     while True:
         while parser.accept(";"):
             pass
         if parser.tok.kind == EOF:
             break
         parser.markers = []
-        statements.append(parser.statement())
+        first = parser.tok.start
+        statement = parser.statement()
+        last = parser.tokens[parser.pos - 1]  # the statement's last token (not hidden ones)
+        statements.append((text[first : last.end], statement))
         if parser.tok.kind != ";":
             parser.expect(EOF)
     parser.finish()

@@ -34,7 +34,7 @@ from cassflow.copy._quarantine import Quarantine
 from cassflow.copy._report import RunReport
 from cassflow.copy._runner import CopyOptions, CopyRun, Progress
 from cassflow.copy._throttle import AimdThrottle
-from cassflow.cql import CqlSyntaxError, parse_statements
+from cassflow.cql import CqlError, script_statements
 from cassflow.observe import CopyMetrics
 from cassflow.pipeline._build import Connections, DatasetFactory
 from cassflow.pipeline._spec import (
@@ -331,8 +331,9 @@ class PipelineRunner:
         else:
             text, origin = ";\n".join(spec.statements), f"activity {name}"
         try:
-            statements = [s.to_cql() for s in parse_statements(text)]
-        except CqlSyntaxError as exc:
+            # The user's own text is sent, as written (the parse only checks it first).
+            statements = [written for written, _parsed in script_statements(text)]
+        except CqlError as exc:
             raise CopyError(f"{origin}: {exc}") from None
         key = f"{self.run_id}/{name}"
         digest = hashlib.sha256("\n".join(statements).encode()).hexdigest()[:16]
