@@ -55,6 +55,39 @@ def test_slow_answers_count_as_distress() -> None:
     assert throttle.concurrency == 5
 
 
+def test_latency_rising_against_the_clusters_own_pace_is_distress() -> None:
+    clock = Clock()
+    throttle = AimdThrottle(
+        initial_concurrency=64, latency_rise=3.0, cooldown=1.0, increase_every=1000, clock=clock
+    )
+    for _ in range(100):  # steady 10 ms answers: the normal pace, whatever it is
+        throttle.on_success(latency=0.010)
+    assert throttle.concurrency == 64
+    for _ in range(5):  # a few slow answers move the average, but not past 3x
+        throttle.on_success(latency=0.040)
+    assert throttle.concurrency == 64
+    for _ in range(20):  # a queue builds up: answers take 10x as long
+        throttle.on_success(latency=0.100)
+    assert throttle.concurrency == 32
+    assert throttle.stats.decreases == 1  # one burst, one cut (cooldown)
+
+
+def test_a_cluster_that_gets_slower_for_good_becomes_the_new_pace() -> None:
+    clock = Clock()
+    throttle = AimdThrottle(initial_concurrency=64, latency_rise=3.0, cooldown=0.0, clock=clock)
+    for _ in range(50):
+        throttle.on_success(latency=0.010)
+    for step in range(3000):  # from now on every answer takes 50 ms
+        clock.now = step
+        throttle.on_success(latency=0.050)
+    assert throttle.stats.decreases > 0  # it backed off at first...
+    before = throttle.stats.decreases
+    for step in range(3000, 3100):
+        clock.now = step
+        throttle.on_success(latency=0.050)
+    assert throttle.stats.decreases == before  # ...and then took 50 ms as normal
+
+
 def test_rate_cap_spreads_rows_over_time() -> None:
     clock = Clock()
     throttle = AimdThrottle(max_rows_per_second=1000, clock=clock)
@@ -80,6 +113,7 @@ def test_no_cap_means_no_wait() -> None:
         {"initial_concurrency": 10, "max_concurrency": 5},
         {"decrease_factor": 1.5},
         {"max_rows_per_second": 0},
+        {"latency_rise": 1.0},
     ],
 )
 def test_invalid_settings_are_refused(kwargs: dict[str, float]) -> None:

@@ -254,6 +254,13 @@ def copy(
     max_rows_per_second: Annotated[
         float | None, typer.Option(help="Hard cap on written rows per second.")
     ] = None,
+    latency_rise: Annotated[
+        float,
+        typer.Option(
+            help="Back off when answers come this many times slower than the fastest seen "
+            "(0: only on timeouts and overload errors)."
+        ),
+    ] = 3.0,
     verify: Annotated[bool, typer.Option(help="Read both sides back and compare.")] = False,
     checkpoints: Annotated[
         str | None,
@@ -308,6 +315,7 @@ def copy(
             "splits": splits,
             "concurrency": concurrency,
             "max_rows_per_second": max_rows_per_second,
+            "latency_rise": latency_rise or None,
             "verify": verify,
             "columns": {k: str(v) for k, v in mapping.items()} if mapping else None,
         }

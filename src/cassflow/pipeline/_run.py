@@ -147,6 +147,7 @@ def throttle_for(spec: CopySpec) -> AimdThrottle:
         initial_concurrency=spec.concurrency,
         max_concurrency=max(spec.max_concurrency, spec.concurrency),
         max_rows_per_second=spec.max_rows_per_second,
+        latency_rise=spec.latency_rise,
     )
 
 

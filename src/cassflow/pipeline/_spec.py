@@ -163,6 +163,9 @@ class CopySpec(_Model):
     #: Requests in flight to Cassandra at the start (adapted by AIMD up to max_concurrency).
     concurrency: Annotated[int, Field(ge=1)] = 32
     max_concurrency: Annotated[int, Field(ge=1)] = 256
+    #: Back off when answers come this many times slower than the fastest seen (a queue is
+    #: building up on the cluster); null: only timeouts and overload errors count.
+    latency_rise: Annotated[float, Field(gt=1)] | None = 3.0
     #: A hard cap on written rows per second.
     max_rows_per_second: Annotated[float, Field(gt=0)] | None = None
     #: Attempts per slice on transient errors.
