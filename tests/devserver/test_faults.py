@@ -99,3 +99,39 @@ def test_bad_rule_files_name_the_file_and_the_problem(
     with pytest.raises(FaultError, match=message) as caught:
         FaultInjector().load_file(path)
     assert str(path) in str(caught.value)
+
+
+def test_timeouts_and_unavailable_never_hit_a_prepare() -> None:
+    faults = FaultInjector()
+    timeout = faults.add({"fault": "write_timeout", "statement": "INSERT"})
+    overload = faults.add({"fault": "overloaded", "statement": "SELECT"})
+    assert faults.check("INSERT INTO ks.t (k) VALUES (?)", "ks", "t", executes=False) is None
+    assert faults.fired(timeout) == 0  # passed by, not counted
+    assert faults.check("INSERT INTO ks.t (k) VALUES (?)", "ks", "t") is not None
+    assert faults.fired(timeout) == 1
+    assert faults.check("SELECT * FROM ks.t", "ks", "t", executes=False) is not None
+    assert faults.fired(overload) == 1
+
+
+@pytest.mark.devserver_only
+def test_a_prepared_insert_meets_its_write_timeout_when_executed_only() -> None:
+    import cassandra
+
+    from cassflow.devserver import DevServer
+    from clusters import connect
+
+    with DevServer() as server:
+        cluster = connect(([server.host], server.port))
+        try:
+            session = cluster.connect()
+            session.execute(
+                "CREATE KEYSPACE ks WITH replication = "
+                "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+            )
+            session.execute("CREATE TABLE ks.t (k int PRIMARY KEY)")
+            server.faults.add({"fault": "write_timeout", "statement": "INSERT"})
+            insert = session.prepare("INSERT INTO ks.t (k) VALUES (?)")
+            with pytest.raises(cassandra.WriteTimeout):
+                session.execute(insert, [1])
+        finally:
+            cluster.shutdown()

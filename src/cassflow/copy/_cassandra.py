@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,10 +107,15 @@ def _token_where(partition_key: Sequence[str], includes_start: bool) -> str:
     return f"token({columns}) {low} ? AND token({columns}) <= ?"
 
 
-def _prepare(session: Any, statement: str, what: str) -> Any:
+def _prepare(
+    session: Any,
+    statement: str,
+    what: str,
+    on_retry: Callable[[int, BaseException, float], None] | None = None,
+) -> Any:
     # A struggling coordinator can time out a PREPARE too; that is worth a few tries.
     try:
-        return retry(lambda: session.prepare(statement), attempts=5)
+        return retry(lambda: session.prepare(statement), attempts=5, on_retry=on_retry)
     except RequestValidationException as exc:
         raise CopyError(f"{what}: Cassandra refused {statement!r}: {exc}") from exc
 
@@ -531,7 +536,9 @@ class CassandraSink:
             if options:
                 statement += " USING " + " AND ".join(options)
             batch_type = BatchType.UNLOGGED
-        prepared = _prepare(self.connection.session(), statement, self.location)
+        prepared = _prepare(
+            self.connection.session(), statement, self.location, self._count_prepare_retry
+        )
         if self.consistency is not None:
             prepared.consistency_level = self.consistency
         types = [meta.type for meta in prepared.column_metadata]
@@ -581,6 +588,16 @@ class CassandraSink:
         if self._plan is None:
             raise CopyError(f"{self.location}: prepare() must come before open_slice()")
         return CassandraSliceWriter(self._plan, slice_id, self._add_stats)
+
+    def _count_prepare_retry(self, _attempt: int, error: BaseException, _delay: float) -> None:
+        """A PREPARE retried: counted like any request's retry, in the report and metrics."""
+        name = type(error).__name__
+        with self._stats_lock:
+            self.stats.retries += 1
+            self.stats.errors_by_class[name] = self.stats.errors_by_class.get(name, 0) + 1
+        if self._metrics is not None:
+            self._metrics.error("transient", name)
+            self._metrics.retries.inc()
 
     def observe(self, metrics: SinkMetrics) -> None:
         """Feed these Prometheus series from now on (call before :meth:`prepare`)."""

@@ -141,6 +141,12 @@ def fault_error(rule: FaultRule) -> ErrorMessage | None:
     return None
 
 
+#: Faults that only the execution of a statement can meet (never a PREPARE).
+_EXECUTION_ONLY = frozenset(
+    {FaultKind.WRITE_TIMEOUT, FaultKind.READ_TIMEOUT, FaultKind.UNAVAILABLE}
+)
+
+
 class FaultInjector:
     """The live rule set of one server; safe to change from any thread while it runs."""
 
@@ -212,10 +218,23 @@ class FaultInjector:
             raise FaultError(f"{path}: invalid fault rules: {exc}") from None
         return [self.add(rule) for rule in parsed.rules]
 
-    def check(self, statement: str | None, keyspace: str | None, table: str | None) -> Fault | None:
-        """The fault to apply to a request, if a rule fires for it."""
+    def check(
+        self,
+        statement: str | None,
+        keyspace: str | None,
+        table: str | None,
+        *,
+        executes: bool = True,
+    ) -> Fault | None:
+        """The fault to apply to a request, if a rule fires for it.
+
+        ``executes`` is False for a PREPARE: Cassandra sends timeouts and Unavailable only
+        while executing a statement, so those rules pass a PREPARE by (uncounted).
+        """
         with self._lock:
             for rule_id, rule in self._rules.items():
+                if not executes and rule.fault in _EXECUTION_ONLY:
+                    continue
                 if not self._matches(rule_id, rule, statement, keyspace, table):
                     continue
                 if rule.probability < 1.0 and self._random.random() >= rule.probability:

@@ -292,7 +292,8 @@ class _Client:
         fault = None
         if self.server.faults.active:
             statement, keyspace, table = handler.target(self.session, request.message)
-            fault = self.server.faults.check(statement, keyspace, table)
+            executes = not isinstance(request.message, Prepare)
+            fault = self.server.faults.check(statement, keyspace, table, executes=executes)
         if fault is None:
             self._execute(request)
             return
