@@ -59,7 +59,35 @@ def _store(path: str, storage: Mapping[str, Any]) -> Store:
     return Store(path, storage)
 
 
-class FileSource:
+class _FileDataset:
+    """What a file source and a file sink share: a path, a format, checked options, and the
+    file system, reached once it is first needed (storage options hold secrets: never shown).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        format: str,
+        options: Mapping[str, Any] | None,
+        storage: Mapping[str, Any] | None,
+    ) -> None:
+        self.path = path
+        self.format = format
+        self.options = FileOptions.parse(format, options)
+        self._storage_options = dict(storage or {})
+        self.location = f"{redact(path)} ({format})"
+        self._store: Store | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.location!r})"
+
+    def _get_store(self) -> Store:
+        if self._store is None:
+            self._store = _store(self.path, self._storage_options)
+        return self._store
+
+
+class FileSource(_FileDataset):
     """Rows of CSV, JSON Lines or Parquet files (see the module docstring).
 
     ``options``: ``chunk_rows`` (rows per chunk, default 5000), ``columns`` (CSV/JSON Lines:
@@ -78,17 +106,9 @@ class FileSource:
         options: Mapping[str, Any] | None = None,
         storage: Mapping[str, Any] | None = None,
     ) -> None:
-        self.path = path
-        self.format = format
-        self.options = FileOptions.parse(format, options)
-        self._storage_options = dict(storage or {})
-        self.location = f"{redact(path)} ({format})"
-        self._store: Store | None = None
+        super().__init__(path, format, options, storage)
         self._files: list[str] | None = None
         self._fields: list[Field] | None = None
-
-    def __repr__(self) -> str:
-        return f"FileSource({self.location!r})"
 
     # -- the Source protocol ---------------------------------------------------------------
 
@@ -170,11 +190,6 @@ class FileSource:
         """Nothing stays open between reads."""
 
     # -- files -----------------------------------------------------------------------------
-
-    def _get_store(self) -> Store:
-        if self._store is None:
-            self._store = _store(self.path, self._storage_options)
-        return self._store
 
     def _list(self) -> list[str]:
         if self._files is None:
@@ -310,7 +325,7 @@ def _describe(columns: Any) -> str:
     return f"({', '.join(parts)})"
 
 
-class FileSink:
+class FileSink(_FileDataset):
     """Writes each slice into its own files of a directory (see the module docstring).
 
     ``options``: ``file_size`` (bytes per file before the next one is started; ``'64MB'``,
@@ -327,18 +342,10 @@ class FileSink:
         options: Mapping[str, Any] | None = None,
         storage: Mapping[str, Any] | None = None,
     ) -> None:
-        self.path = path
-        self.format = format
-        self.options = FileOptions.parse(format, options)
-        self._storage_options = dict(storage or {})
-        self.location = f"{redact(path)} ({format})"
-        self._store: Store | None = None
+        super().__init__(path, format, options, storage)
         self._fields: list[Field] | None = None
         self._convert: list[Any] = []
         self._schema: Any = None
-
-    def __repr__(self) -> str:
-        return f"FileSink({self.location!r})"
 
     def prepare(self, fields: Sequence[Field], policy: DriftPolicy) -> Drift:
         """Create the directory and build the converters; files take any fields."""
@@ -351,8 +358,8 @@ class FileSink:
             raise CopyError(f"{self.location}: no fields to write")
         from cassflow.copy._file_write import arrow_schema, converters  # noqa: PLC0415
 
-        self._store = _store(self.path, self._storage_options)
-        self._store.makedirs(self._store.root)
+        store = self._get_store()
+        store.makedirs(store.root)
         self._convert = converters(self.format, fields)
         self._schema = arrow_schema(fields) if self.format == "parquet" else None
         self._fields = list(fields)
