@@ -9,6 +9,7 @@ statement, so an EXECUTE of a prepared INSERT does the minimum.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -113,21 +114,9 @@ class InsertPlan:
         if self.if_not_exists and storage.read_row(self.table_id, tok, pk, ck, now=now) is not None:
             return False
         regular = self._cells(values, self.regular_slots)
-        if not self.static_slots:
-            storage.write(
-                self.table_id,
-                tok,
-                pk,
-                ck,
-                regular,
-                timestamp=timestamp,
-                ttl=ttl,
-                row_marker=True,
-                now=now,
-            )
-            return True
-        static = self._cells(values, self.static_slots)
-        with storage.transaction():
+        static = self._cells(values, self.static_slots) if self.static_slots else None
+        # The row and its partition's static row land together; one write needs no savepoint.
+        with storage.transaction() if static else contextlib.nullcontext():
             storage.write(
                 self.table_id,
                 tok,
