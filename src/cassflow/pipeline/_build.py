@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from cassflow.access import resolve_secrets
 from cassflow.copy._cassandra import CassandraSink, CassandraSource
 from cassflow.copy._connect import CassandraConnection
@@ -123,7 +125,6 @@ class DatasetFactory:
                 writetime_columns=tuple(spec.writetime_columns),
                 ttl_columns=tuple(spec.ttl_columns),
             )
-
         return SqlSource(
             _sql_url(spec),
             table=spec.table,
@@ -155,9 +156,10 @@ class DatasetFactory:
             )
         if spec.table is None:
             raise CopyError("a SQL dataset written to needs a 'table' (a query is read-only)")
-
         return SqlSink(_sql_url(spec), table=spec.table, create=spec.create, mode=spec.mode)
 
 
-def _sql_url(spec: SqlDatasetSpec) -> Any:
-    return resolve_secrets(spec.url)
+def _sql_url(spec: SqlDatasetSpec) -> SecretStr:
+    url = resolve_secrets(spec.url)
+    assert url is not None  # the spec requires a url
+    return url
