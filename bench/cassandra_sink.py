@@ -17,14 +17,15 @@ Shapes of input, each timed once per mode:
 * ``unique``: every row is its own partition (single statements);
 * ``wide``: partitions of ``--per-partition`` rows (UNLOGGED batches per partition).
 
-Modes (the sink's ``batch_mode``): ``partition`` (the default grouping), ``none`` (every row
-alone) and ``replica``: rows of *different* partitions with the same replicas batched together,
-as cqlsh groups them. The dev server is one node, so every row has the same replica and
-``replica`` batches any 32 rows: an upper bound on what that grouping could gain. The client's
+Modes (the sink's ``batch_mode``): ``partition`` (rows of one partition only), ``none`` (every
+row alone) and ``replica`` (the default): whole partitions with the same replicas batched
+together, at most 10 per batch, as cqlsh groups them. The dev server is one node, so every row
+has the same replica and ``replica`` batches any 10 partitions. The client's
 CPU time per row (this process: converting, binding, grouping, the driver's work) shows how
 much of a row's cost is the sink's own, whatever the server.
 
-Measured on the 2-core dev machine (shared with other work, so +-30 %), 200k rows of CSV text:
+Measured on the 2-core dev machine (shared with other work, so +-30 %), 200k rows of CSV text,
+when ``replica`` batches held up to 32 partitions (now 10):
 ``unique`` 2,000 rows/s with ``partition`` (all single statements; client 143 us/row) and
 6,300 with ``replica`` (26 us/row); ``wide`` 7,000 with ``partition`` (34 us/row) and 8,600
 with ``replica``. The dev server's per-request cost bounds these figures; the client alone

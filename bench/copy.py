@@ -45,6 +45,7 @@ import decimal
 import itertools
 import json
 import re
+import resource
 import shutil
 import subprocess
 import tempfile
@@ -147,6 +148,8 @@ class Measured:
     notes: list[str] = field(default_factory=list)
     #: CPU seconds the dev server spent meanwhile (None with --hosts).
     server_cpu: float | None = None
+    #: CPU seconds the contender's own processes (children included) spent.
+    client_cpu: float | None = None
 
     @property
     def rate(self) -> float:
@@ -154,8 +157,13 @@ class Measured:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-def run_measured(command: Sequence[str], log: Path, timeout: float) -> tuple[int, float, float]:
-    """Run ``command`` to completion: (exit code, wall seconds, peak RSS in MiB).
+def run_measured(
+    command: Sequence[str], log: Path, timeout: float
+) -> tuple[int, float, float, float]:
+    """Run ``command`` to completion: (exit code, wall seconds, peak RSS in MiB, CPU seconds).
+
+    The CPU seconds are the child's user + system time and its own waited-for children's
+    (cqlsh's worker processes), from ``RUSAGE_CHILDREN`` before and after.
 
     The peak is the child's ``VmHWM`` (``/proc/<pid>/status``), read while it runs: a fresh
     process image's high-water mark, unlike ``ru_maxrss``, which starts from the parent's
@@ -163,6 +171,7 @@ def run_measured(command: Sequence[str], log: Path, timeout: float) -> tuple[int
     read every 20 ms, so growth in a child's last instants can be missed: fine for the
     contenders, which run for seconds. Past ``timeout`` seconds the child is killed.
     """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log.open("wb") as out:
         began = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
@@ -181,7 +190,9 @@ def run_measured(command: Sequence[str], log: Path, timeout: float) -> tuple[int
                     out.write(f"\nbench: killed after the --timeout of {timeout:.0f} s\n".encode())
                     break
         elapsed = time.perf_counter() - began
-    return process.returncode, elapsed, peak_kib / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return process.returncode, elapsed, peak_kib / 1024, cpu
 
 
 def _high_water_kib(status_file: Path) -> int:
@@ -328,8 +339,9 @@ class Bench:
         report.unlink(missing_ok=True)
         command += ["--report", str(report)]
         cpu = self._server_cpu()
-        code, seconds, rss = run_measured(command, log, self.timeout)
+        code, seconds, rss, cpu_used = run_measured(command, log, self.timeout)
         result = Measured("cassflow copy", "", seconds=seconds, peak_rss_mib=rss)
+        result.client_cpu = cpu_used
         result.server_cpu = self._server_cpu(cpu)
         if code != 0:
             result.error = f"exit {code}: {_tail(log)}"
@@ -390,7 +402,9 @@ class Bench:
             "--request-timeout", "120", "-e", statement,
         ]  # fmt: skip
         cpu = self._server_cpu()
-        code, result.seconds, result.peak_rss_mib = run_measured(command, log, self.timeout)
+        code, result.seconds, result.peak_rss_mib, result.client_cpu = run_measured(
+            command, log, self.timeout
+        )
         result.server_cpu = self._server_cpu(cpu)
         output = log.read_text(encoding="utf-8", errors="replace")
         match = re.search(r"Using (\d+) child processes", output)
@@ -566,7 +580,7 @@ def report(main: list[Measured], small: list[Measured]) -> bool:
     baseline = {r.kind: r for r in main if r.contender.startswith("cqlsh") and r.error is None}
     print()
     print(f"{'':6} {'contender':32} {'rows':>11} {'seconds':>9} {'rows/s':>10} {'vs cqlsh':>9} "
-          f"{'server CPU s':>12}")  # fmt: skip
+          f"{'server CPU s':>12} {'client CPU s':>12}")  # fmt: skip
     for r in main:
         if r.error:
             print(f"{r.kind:6} {r.contender:32} FAILED: {r.error}")
@@ -574,8 +588,9 @@ def report(main: list[Measured], small: list[Measured]) -> bool:
         cqlsh = baseline.get(r.kind)
         ratio = f"{r.rate / cqlsh.rate:8.2f}x" if cqlsh else f"{'n/a':>9}"
         cpu = f"{r.server_cpu:12.1f}" if r.server_cpu is not None else f"{'-':>12}"
+        own = f"{r.client_cpu:12.1f}" if r.client_cpu is not None else f"{'-':>12}"
         print(f"{r.kind:6} {r.contender:32} {r.rows:>11,} {r.seconds:>9.2f} {r.rate:>10,.0f} "
-              f"{ratio} {cpu}")  # fmt: skip
+              f"{ratio} {cpu} {own}")  # fmt: skip
         for note in r.notes:
             print(f"{'':8}{note}")
         if r.out_of:
@@ -643,7 +658,7 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument(
         "--load-arg", action="append", default=[], metavar="ARG",
-        help="extra argument for the loads only (--load-arg=--to-option=batch_mode=replica)",
+        help="extra argument for the loads only (--load-arg=--to-option=batch_mode=partition)",
     )  # fmt: skip
     parser.add_argument(
         "--unload-arg", action="append", default=[], metavar="ARG",

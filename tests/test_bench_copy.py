@@ -60,12 +60,16 @@ def test_run_measured_gives_exit_code_time_and_peak_rss_of_that_child(
         "import time; b = bytearray(96 * 2**20); b[::4096] = b'x' * len(b[::4096]); "
         "time.sleep(0.3); raise SystemExit(3)"
     )
-    code, seconds, rss = bench.run_measured([sys.executable, "-c", grow], tmp_path / "a", 60)
+    burn = "sum(range(3 * 10**6)); "  # some CPU time of its own, counted as the child's
+    code, seconds, rss, cpu = bench.run_measured(
+        [sys.executable, "-c", burn + grow], tmp_path / "a", 60
+    )
     assert code == 3
     assert seconds > 0
     assert rss >= 96
+    assert 0 < cpu < seconds + 1
     # A later, smaller child is measured on its own, not as the maximum of every child so far.
-    code, _, small = bench.run_measured([sys.executable, "-c", "pass"], tmp_path / "b", 60)
+    code, _, small, _ = bench.run_measured([sys.executable, "-c", "pass"], tmp_path / "b", 60)
     assert code == 0
     assert small < 64
 
@@ -98,7 +102,7 @@ def test_run_measured_kills_a_child_past_its_timeout_and_says_so(
 ) -> None:
     log = tmp_path / "slow.log"
     hang = "import threading; threading.Event().wait()"
-    code, seconds, _ = bench.run_measured([sys.executable, "-c", hang], log, 0.5)
+    code, seconds, _, _ = bench.run_measured([sys.executable, "-c", hang], log, 0.5)
     assert code == -9
     assert 0.5 <= seconds < 30
     assert "bench: killed after the --timeout" in log.read_text()

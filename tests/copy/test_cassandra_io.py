@@ -7,6 +7,7 @@ Rows are checked with the fixtures' own driver session, not with the code under 
 
 from __future__ import annotations
 
+import itertools
 import socket
 import time
 import uuid
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from cassandra.cluster import Session
 from cassandra.cqltypes import Int32Type, LongType, UTF8Type
+from cassandra.query import BatchStatement
 
 from cassflow.copy._cassandra import CassandraSink, CassandraSource, default_splits
 from cassflow.copy._connect import CassandraConnection
@@ -98,7 +100,7 @@ def test_written_rows_read_back_exactly_with_batches_per_partition(
 ) -> None:
     session.execute(WIDE.format(ks=keyspace))
     rows = wide_rows()
-    sink = CassandraSink(connection, keyspace, "wide", backoff=FAST)
+    sink = CassandraSink(connection, keyspace, "wide", backoff=FAST, batch_mode="partition")
     fields = [Field(c) for c in WIDE_COLUMNS]
     drift = sink.prepare(fields, DriftPolicy.FAIL)
     assert drift.extra == drift.missing == drift.added == ()
@@ -140,15 +142,17 @@ def test_batches_respect_batch_size_and_bytes(
         f"CREATE TABLE {keyspace}.log (k int, seq int, body text, PRIMARY KEY (k, seq))"
     )
     rows = [(k, seq, "x" * 100) for k in range(4) for seq in range(7)]
-    by_count = CassandraSink(connection, keyspace, "log", batch_size=3)
+    by_count = CassandraSink(connection, keyspace, "log", batch_size=3, batch_mode="partition")
     by_count.prepare([Field("k"), Field("seq"), Field("body")], DriftPolicy.FAIL)
     assert write(by_count, ("k", "seq", "body"), rows).written == len(rows)
     # 7 rows of a partition: batches of 3, 3, then the odd row alone.
     assert by_count.stats.batch_rows == {3: 8}
     assert by_count.stats.statements == 4
 
-    # Each row carries 4 + 4 + 100 bytes of values: 250 bytes hold two rows.
-    by_bytes = CassandraSink(connection, keyspace, "log", max_batch_bytes=250)
+    # Each row counts 8 + 3 * 8 + (4 + 4 + 100) = 140 bytes: 300 bytes hold two rows.
+    by_bytes = CassandraSink(
+        connection, keyspace, "log", max_batch_bytes=300, batch_mode="partition"
+    )
     by_bytes.prepare([Field("k"), Field("seq"), Field("body")], DriftPolicy.FAIL)
     assert write(by_bytes, ("k", "seq", "body"), rows).written == len(rows)
     assert by_bytes.stats.batch_rows == {2: 12}
@@ -513,7 +517,7 @@ def test_retries_run_out_then_the_redone_slice_writes_everything(faulty: Any) ->
 def test_requests_in_flight_stay_within_the_throttle(faulty: Any) -> None:
     conn = _setup(faulty, "CREATE TABLE f.e (k int PRIMARY KEY, v text)")
     throttle = AimdThrottle(initial_concurrency=2, max_concurrency=2)
-    sink = CassandraSink(conn, "f", "e", throttle=throttle)
+    sink = CassandraSink(conn, "f", "e", throttle=throttle, batch_mode="none")
     sink.prepare([Field("k"), Field("v")], DriftPolicy.FAIL)
     faulty.faults.add({"fault": "latency", "statement": "INSERT INTO f.e", "delay_ms": 50})
     started = time.monotonic()
@@ -608,5 +612,38 @@ def test_replica_batch_mode_batches_partitions_that_share_replicas(
     assert sink.stats.batches > 0
     assert max(sink.stats.batch_rows) <= 8
     assert sum(n * b for n, b in sink.stats.batch_rows.items()) + sink.stats.statements == 40
-    with pytest.raises(CopyError, match="batch_mode must be one of partition, replica, none"):
+    with pytest.raises(CopyError, match="batch_mode must be one of replica, partition, none"):
         CassandraSink(connection, keyspace, "r", batch_mode="token")
+
+
+def test_replica_batches_keep_partitions_whole_and_under_the_partition_cap(
+    session: Session, keyspace: str, connection: CassandraConnection
+) -> None:
+    session.execute(f"CREATE TABLE {keyspace}.wide (k int, seq int, v text, PRIMARY KEY (k, seq))")
+    # 30 partitions of 1 to 5 rows, interleaved in the input.
+    rows = [(k, seq, f"{k}.{seq}") for seq in range(5) for k in range(30) if seq <= k % 5]
+    sink = CassandraSink(connection, keyspace, "wide", batch_size=12, max_batch_partitions=3)
+    assert sink.batch_mode == "replica"  # the default
+    # What each batch carries, in order: the routing key (the partition) of every statement.
+    batches: dict[int, list[bytes]] = {}
+    add = BatchStatement.add
+
+    def recording_add(batch: BatchStatement, statement: Any, *args: Any) -> Any:
+        batches.setdefault(id(batch), []).append(statement.routing_key)
+        return add(batch, statement, *args)
+
+    sink.prepare([Field("k"), Field("seq"), Field("v")], DriftPolicy.FAIL)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BatchStatement, "add", recording_add)
+        assert write(sink, ("k", "seq", "v"), rows).written == len(rows)
+    assert sorted(rows_of(session, f"SELECT k, seq, v FROM {keyspace}.wide")) == sorted(rows)
+    stats = sink.stats
+    assert sum(n * b for n, b in stats.batch_rows.items()) + stats.statements == len(rows)
+    assert max(stats.batch_rows) <= 12
+    keys_per_batch = []
+    for keys in batches.values():
+        runs = [key for key, _ in itertools.groupby(keys)]
+        # A partition's rows sit together in a batch, and a batch spans at most 3 of them.
+        assert len(runs) == len(set(runs)) <= 3
+        keys_per_batch.append(len(runs))
+    assert max(keys_per_batch) == 3  # partitions that share replicas did get packed

@@ -142,11 +142,14 @@ def _execute(
     from contextlib import nullcontext
 
     from cassflow.copy._model import CopyError
+    from cassflow.copy._server_warnings import DRIVER_LOGGER, RepeatedServerWarnings
     from cassflow.observe import CopyMetrics
     from cassflow.pipeline._run import PipelineRunner
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("cassandra.cluster").addFilter(_quiet_negotiation)
+    server_warnings = RepeatedServerWarnings()
+    logging.getLogger(DRIVER_LOGGER).addFilter(server_warnings)
     console = Console(stderr=True)
     metrics = CopyMetrics()
     if metrics_port is not None:
@@ -170,6 +173,10 @@ def _execute(
     except CopyError as exc:
         console.print(f"error: {exc}", markup=False)
         raise typer.Exit(code=2) from None
+    finally:
+        held_back = server_warnings.summary()
+        if held_back is not None:
+            logging.getLogger(DRIVER_LOGGER).warning("%s", held_back)
     _finish(report, metrics, pushgateway, report_file)
 
 

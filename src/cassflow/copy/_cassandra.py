@@ -63,16 +63,18 @@ __all__ = ["CassandraSink", "CassandraSource", "SinkStats", "default_splits"]
 
 #: Rows per batch: dsbulk's default (``maxBatchStatements``).
 DEFAULT_BATCH_SIZE = 32
-#: Bytes of bound values per batch. Cassandra refuses batches over
-#: ``batch_size_fail_threshold`` (50 KiB by default) counting the whole mutation, so the
-#: values stay well under it; batches over ``batch_size_warn_threshold`` (5 KiB) only log a
-#: warning on the coordinator.
-DEFAULT_MAX_BATCH_BYTES = 40 * 1024
-#: How rows are grouped into batches: the rows of one partition (the default); rows of
-#: partitions with the same replicas (cqlsh's grouping: on the one-node dev server 2-3 times
-#: the rows per second, but every batch spans partitions, which a cluster's coordinators
-#: pay for and warn about); or no batches.
-BATCH_MODES = ("partition", "replica", "none")
+#: A batch's size as Cassandra measures it (values, plus 8 bytes of timestamp per cell and per
+#: row): ``batch_size_warn_threshold`` (5 KiB by default), over which every batch logs a
+#: warning on the coordinator and sends one back to the client; the fail threshold is 50 KiB.
+DEFAULT_MAX_BATCH_BYTES = 5 * 1024
+#: Partitions one batch may span: Cassandra's ``unlogged_batch_across_partitions_warn_threshold``
+#: (10), over which every batch warns as above.
+DEFAULT_MAX_BATCH_PARTITIONS = 10
+#: How rows are grouped into batches: whole partitions that have the same replicas (the
+#: default; dsbulk's REPLICA_SET, cqlsh COPY's grouping, within Cassandra's warning
+#: thresholds); the rows of one partition (dsbulk's default PARTITION_KEY: with unique keys
+#: every row is a request of its own, three to four times the client CPU per row); or none.
+BATCH_MODES = ("replica", "partition", "none")
 
 
 def default_splits() -> int:
@@ -336,6 +338,7 @@ class CassandraSink:
         consistency: str | None = None,
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_batch_bytes: int = DEFAULT_MAX_BATCH_BYTES,
+        max_batch_partitions: int = DEFAULT_MAX_BATCH_PARTITIONS,
         throttle: AimdThrottle | None = None,
         ttl: int | None = None,
         timestamp_column: str | None = None,
@@ -344,12 +347,14 @@ class CassandraSink:
         request_attempts: int = 5,
         backoff: Backoff | None = None,
         write_nulls: bool = False,
-        batch_mode: str = "partition",
+        batch_mode: str = "replica",
     ) -> None:
         if batch_size < 1:
             raise CopyError("batch_size must be at least 1 (1: no batches)")
         if max_batch_bytes < 1:
             raise CopyError("max_batch_bytes must be positive")
+        if max_batch_partitions < 1:
+            raise CopyError("max_batch_partitions must be at least 1")
         if ttl is not None and ttl < 0:
             raise CopyError(f"ttl must be 0 (none) or more seconds, not {ttl}")
         if request_attempts < 1:
@@ -366,6 +371,7 @@ class CassandraSink:
         self.consistency = consistency_level(consistency) if consistency is not None else None
         self.batch_size = batch_size
         self.max_batch_bytes = max_batch_bytes
+        self.max_batch_partitions = max_batch_partitions
         self.throttle = throttle or AimdThrottle()
         self.ttl = ttl
         self.timestamp_column = timestamp_column
@@ -561,6 +567,7 @@ class CassandraSink:
             consistency=self.consistency,
             batch_size=self.batch_size,
             max_batch_bytes=self.max_batch_bytes,
+            max_batch_partitions=self.max_batch_partitions,
             attempts=self.request_attempts,
             backoff=self.backoff,
             throttle=self.throttle,

@@ -7,14 +7,16 @@ returns, has an outcome for every row: written, or refused as a :class:`BadRecor
    :mod:`cassflow.copy._convert` and are bound to the prepared statement. A value that does
    not convert, or a null in a primary key column, makes that row a bad record (``convert``);
    nulls elsewhere are bound as *unset* (no tombstone), as dsbulk's ``nullToUnset`` does.
-2. *Group.* Rows are grouped by partition (the bound statement's routing key). A partition
-   with several rows goes as UNLOGGED batches of at most ``batch_size`` rows and
-   ``max_batch_bytes`` of values (one mutation per batch on the replica, so batching costs
-   the cluster nothing); a partition with one row goes as a single statement. Both are
-   routed to a replica by the session's token-aware policy. ``batch_mode="replica"`` groups
-   rows of different partitions that have the same replicas instead (cqlsh's COPY FROM
-   grouping: fewer requests, more work for the coordinator); ``"none"`` sends every row
-   alone.
+2. *Group.* Rows are grouped by partition (the bound statement's routing key), then, with
+   ``batch_mode="replica"`` (the default), whole partitions whose replicas are the same set
+   are packed together: UNLOGGED batches of at most ``batch_size`` rows, ``max_batch_bytes``
+   (Cassandra's own measure of a batch, kept under its ``batch_size_warn_threshold``) and
+   ``max_batch_partitions`` partitions (under ``unlogged_batch_across_partitions_warn_threshold``).
+   Every batch is routed token-aware to a replica of all its partitions, which applies them
+   locally, as it would single statements, for one request instead of many: a Python
+   client's cost is per request, so this is what lets it keep up. ``"partition"`` batches
+   the rows of one partition only (dsbulk's default); ``"none"`` sends every row alone. A
+   batch of one row goes as a single statement.
 3. *Send.* Requests go out asynchronously; the sink's :class:`_Gate` keeps the requests in
    flight across all its writers at or under the throttle's current concurrency, and the rate
    cap (``acquire_rows``) spaces them. The writer thread does all the bookkeeping; the
@@ -135,9 +137,11 @@ class WritePlan:
     request_timeout: float
     #: Fields the sink was told to leave out (drift policy ignore_extra).
     ignored: frozenset[str] = frozenset()
-    #: ``partition`` (batch the rows of one partition), ``replica`` (batch rows whose
-    #: partitions have the same replicas) or ``none`` (no batches).
-    batch_mode: str = "partition"
+    #: ``replica`` (batch whole partitions that have the same replicas), ``partition`` (batch
+    #: the rows of one partition) or ``none`` (no batches).
+    batch_mode: str = "replica"
+    #: Partitions one batch may span (``replica`` mode).
+    max_batch_partitions: int = 1
     #: The replicas of a routing key (the driver's ``Metadata.get_replicas`` for the table's
     #: keyspace), for ``batch_mode="replica"``.
     replicas: Callable[[bytes], Any] | None = None
@@ -300,45 +304,64 @@ class CassandraSliceWriter:
         plan = self.plan
         if plan.batch_size <= 1 or plan.batch_mode == "none":
             return [_Request(b, [i], None) for i, b in bound]
-        replicas = plan.replicas if plan.batch_mode == "replica" else None
-        partitions: dict[Any, list[tuple[int, Any]]] = {}
-        singles: list[_Request] = []
+        partitions: dict[bytes, list[tuple[int, Any]]] = {}
+        requests: list[_Request] = []
         for item in bound:
             key = item[1].routing_key
             if key is None:  # no routing key known: nothing to group by
-                singles.append(_Request(item[1], [item[0]], None))
+                requests.append(_Request(item[1], [item[0]], None))
                 continue
-            if replicas is not None:
-                # The same replicas, in any order; unknown (no token map yet): by partition.
-                key = frozenset(replicas(key)) or key
             group = partitions.get(key)
             if group is None:
                 partitions[key] = [item]
             else:
                 group.append(item)
-        requests = singles
-        for group in partitions.values():
-            if len(group) == 1:
-                requests.append(_Request(group[0][1], [group[0][0]], None))
+        if plan.batch_mode == "partition" or plan.replicas is None:
+            for group in partitions.values():
+                requests.extend(self._batches([group]))
+            return requests
+        # Whole partitions whose replicas are the same set go together; with no token map
+        # yet (replicas unknown), a partition stays alone.
+        by_replicas: dict[Any, list[list[tuple[int, Any]]]] = {}
+        replicas = plan.replicas
+        for key, group in partitions.items():
+            owners = frozenset(replicas(key)) or key
+            found = by_replicas.get(owners)
+            if found is None:
+                by_replicas[owners] = [group]
             else:
-                requests.extend(self._batches(group))
+                found.append(group)
+        for groups in by_replicas.values():
+            requests.extend(self._batches(groups))
         return requests
 
-    def _batches(self, group: list[tuple[int, Any]]) -> list[_Request]:
+    def _batches(self, partitions: list[list[tuple[int, Any]]]) -> list[_Request]:
+        """Pack the rows of ``partitions`` (each a list of rows, sent in order) into batches of
+        at most ``batch_size`` rows, ``max_batch_bytes`` and ``max_batch_partitions``."""
         plan = self.plan
         requests: list[_Request] = []
         rows: list[int] = []
         members: list[Any] = []
         size = 0
-        for index, statement in group:
-            nbytes = _value_bytes(statement)
-            full = len(members) >= plan.batch_size or size + nbytes > plan.max_batch_bytes
-            if members and full:
-                requests.append(self._request(rows, members))
-                rows, members, size = [], [], 0
-            rows.append(index)
-            members.append(statement)
-            size += nbytes
+        spanned = 0
+        for group in partitions:
+            first = True
+            for index, statement in group:
+                nbytes = _mutation_bytes(statement)
+                full = (
+                    len(members) >= plan.batch_size
+                    or size + nbytes > plan.max_batch_bytes
+                    or (first and spanned >= plan.max_batch_partitions)
+                )
+                if members and full:
+                    requests.append(self._request(rows, members))
+                    rows, members, size, spanned = [], [], 0, 0
+                if first or not members:  # a partition starts, or goes on in a new batch
+                    spanned += 1
+                first = False
+                rows.append(index)
+                members.append(statement)
+                size += nbytes
         if members:
             requests.append(self._request(rows, members))
         return requests
@@ -501,8 +524,11 @@ def _nulls(values: list[Any], bindings: tuple[Binding, ...]) -> str | None:
     return None
 
 
-def _value_bytes(statement: Any) -> int:
-    return sum(len(v) for v in statement.values if v.__class__ is bytes)
+def _mutation_bytes(statement: Any) -> int:
+    """A bound row's share of a batch's size as Cassandra measures it against
+    ``batch_size_warn_threshold``: its cells' values plus 8 bytes of timestamp per cell and 8
+    for the row's liveness (the key's values are counted too: an overestimate, never under)."""
+    return 8 + sum(8 + len(v) for v in statement.values if v.__class__ is bytes)
 
 
 def _count_success(request: _Request, stats: SinkStats) -> None:

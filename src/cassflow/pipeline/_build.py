@@ -147,6 +147,8 @@ class DatasetFactory:
                 spec.table,
                 consistency=spec.consistency,
                 batch_size=spec.batch_size,
+                max_batch_bytes=spec.max_batch_bytes,
+                max_batch_partitions=spec.max_batch_partitions,
                 batch_mode=spec.batch_mode,
                 throttle=throttle,
                 ttl=spec.ttl,

@@ -104,10 +104,14 @@ class TableDatasetSpec(_Model):
     fetch_size: Annotated[int, Field(ge=1)] = 5000
     #: Rows sent together in one UNLOGGED batch when writing (at most).
     batch_size: Annotated[int, Field(ge=1, le=1000)] = 32
-    #: What a batch holds: rows of one partition (``partition``, the default, as dsbulk's
-    #: PARTITION_KEY), rows whose partitions have the same replicas (``replica``, as dsbulk's
-    #: REPLICA_SET and cqlsh COPY), or no batches (``none``).
-    batch_mode: Literal["partition", "replica", "none"] = "partition"
+    #: What a batch holds: whole partitions that have the same replicas (``replica``, the
+    #: default, as dsbulk's REPLICA_SET and cqlsh COPY), rows of one partition (``partition``,
+    #: as dsbulk's PARTITION_KEY), or no batches (``none``).
+    batch_mode: Literal["replica", "partition", "none"] = "replica"
+    #: A batch's size at most, as Cassandra measures it (its ``batch_size_warn_threshold``).
+    max_batch_bytes: Annotated[int, Field(ge=1)] = 5 * 1024
+    #: Partitions one batch may span at most (Cassandra warns over 10).
+    max_batch_partitions: Annotated[int, Field(ge=1)] = 10
     #: Time to live of written rows, in seconds.
     ttl: Annotated[int, Field(ge=0)] | None = None
     #: Source fields that carry each row's TTL / write time (microseconds) when writing.
