@@ -3,7 +3,9 @@
 Each case loads twelve files into a table with a rate cap (so that the copy is still running
 when it is killed), kills the process with SIGKILL once a randomly chosen number of slices is
 checkpointed as done, resumes the run by its id, and checks that the table holds exactly the
-source rows and that the report skipped every slice that was done before the kill.
+source rows and that the report skipped every slice that was done before the kill. Two of
+the cases move the slices in worker processes (``--processes 2``): those must exit on their
+own when the run's process is killed.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import datetime
 import json
 import os
 import random
+import select
 import signal
 import sqlite3
 import subprocess
@@ -127,8 +130,36 @@ def _done_slices(state_dir: Path) -> tuple[str | None, int]:
     return run.split("/")[0], int(done)
 
 
-def _kill_after(process: subprocess.Popen[str], state_dir: Path, slices: int) -> tuple[str, int]:
-    """SIGKILL ``process`` once ``slices`` slices are done; the run id and the done count."""
+def _children(pid: int) -> list[int]:
+    """The processes ``pid`` started (its worker processes)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _wait_gone(pids: list[int], timeout: float) -> list[int]:
+    """Wait (on pidfds, no polling) until each process has ended; those still running."""
+    left = []
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue  # gone already
+        try:
+            ready, _, _ = select.select([fd], [], [], timeout)
+            if not ready:
+                left.append(pid)
+        finally:
+            os.close(fd)
+    return left
+
+
+def _kill_after(
+    process: subprocess.Popen[str], state_dir: Path, slices: int
+) -> tuple[str, int, list[int]]:
+    """SIGKILL ``process`` once ``slices`` slices are done: the run id, the done count and the
+    processes it had started."""
     deadline = time.monotonic() + WAIT_SECONDS
     while True:
         run, done = _done_slices(state_dir)
@@ -142,12 +173,13 @@ def _kill_after(process: subprocess.Popen[str], state_dir: Path, slices: int) ->
             _out, err = process.communicate()
             pytest.fail(f"the copy ended before it could be killed ({done} slices):\n{err}")
         assert time.monotonic() < deadline, f"{slices} slices not done in {WAIT_SECONDS} s"
+    children = _children(process.pid)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
     run, done = _done_slices(state_dir)
     assert run is not None
-    return run, done
+    return run, done, children
 
 
 @pytest.mark.parametrize("point", range(KILL_POINTS))
@@ -160,6 +192,7 @@ def test_kill_and_resume_gives_the_exact_table(
 ) -> None:
     rng = random.Random(SEED + point)
     fmt = ("csv", "csv", "jsonl", "parquet", "csv")[point]
+    processes = ("1", "2", "1", "2", "1")[point]
     kill_at = rng.randrange(1, FILES - 1)
     session.execute(
         f"CREATE TABLE {keyspace}.t (pk int, ck int, name text, amount bigint, ratio double,"
@@ -178,6 +211,8 @@ def test_kill_and_resume_gives_the_exact_table(
         str(state),
         "--workers",
         "2",
+        "--processes",
+        processes,
         "--quiet",
     ]
     first = subprocess.Popen(
@@ -188,12 +223,16 @@ def test_kill_and_resume_gives_the_exact_table(
         text=True,
     )
     try:
-        run_id, done = _kill_after(first, state, kill_at)
+        run_id, done, children = _kill_after(first, state, kill_at)
     finally:
         if first.poll() is None:
             first.kill()
         first.communicate()
     context = f"seed {SEED}, point {point}: killed after {done} slices"
+    if processes == "2":  # two workers, and multiprocessing's resource tracker
+        assert len(children) >= 2, context
+    # Worker processes notice that the run's process is gone and stop writing.
+    assert _wait_gone(children, 30) == [], context
 
     report_path = tmp_path / "report.json"
     second = run_cassflow([*args, "--resume", run_id, "--report", str(report_path)], cwd=tmp_path)

@@ -59,6 +59,15 @@ def _key_values(items: list[str], option: str) -> dict[str, Any]:
     return result
 
 
+def _whole(value: str, option: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"expected a number or 'auto', got {value!r}", param_hint=option
+        ) from None
+
+
 def _number(value: str) -> Any:
     for kind in (int, float):
         try:
@@ -66,12 +75,6 @@ def _number(value: str) -> Any:
         except ValueError:
             pass
     return value
-
-
-def _quiet_negotiation(record: logging.LogRecord) -> bool:
-    """Drop the driver's warning that it negotiated a lower protocol version: without a
-    configured ``protocol_version`` that is how it finds the cluster's, not a problem."""
-    return not record.getMessage().startswith("Downgrading core protocol version")
 
 
 def _checkpoints(url: str, connections: dict[str, Any]) -> dict[str, Any]:
@@ -142,12 +145,16 @@ def _execute(
     from contextlib import nullcontext
 
     from cassflow.copy._model import CopyError
-    from cassflow.copy._server_warnings import DRIVER_LOGGER, RepeatedServerWarnings
+    from cassflow.copy._server_warnings import (
+        DRIVER_LOGGER,
+        RepeatedServerWarnings,
+        quiet_negotiation,
+    )
     from cassflow.observe import CopyMetrics
     from cassflow.pipeline._run import PipelineRunner
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("cassandra.cluster").addFilter(_quiet_negotiation)
+    logging.getLogger("cassandra.cluster").addFilter(quiet_negotiation)
     server_warnings = RepeatedServerWarnings()
     logging.getLogger(DRIVER_LOGGER).addFilter(server_warnings)
     console = Console(stderr=True)
@@ -256,6 +263,13 @@ def copy(
         str, typer.Option(help="Extra source fields: fail, ignore_extra or add_columns.")
     ] = "fail",
     workers: Annotated[int, typer.Option(help="Slices worked on at once.")] = 4,
+    processes: Annotated[
+        str,
+        typer.Option(
+            help="Worker processes the slices are spread over, or 'auto': one per core for "
+            "loads of 32 MiB or more of files into a table, else none (threads)."
+        ),
+    ] = "auto",
     splits: Annotated[int | None, typer.Option(help="Slices to cut a table into.")] = None,
     concurrency: Annotated[int, typer.Option(help="Requests in flight at the start.")] = 32,
     max_rows_per_second: Annotated[
@@ -319,6 +333,7 @@ def copy(
             "max_errors": max_errors if max_errors.endswith("%") else int(max_errors),
             "schema_drift": schema_drift,
             "workers": workers,
+            "processes": processes if processes == "auto" else _whole(processes, "--processes"),
             "splits": splits,
             "concurrency": concurrency,
             "max_rows_per_second": max_rows_per_second,

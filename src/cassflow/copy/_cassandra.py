@@ -57,7 +57,7 @@ from cassflow.copy._model import (
 from cassflow.copy._retry import Backoff, retry
 from cassflow.copy._slicing import TokenRange, token_ranges
 from cassflow.copy._throttle import AimdThrottle
-from cassflow.observe import SinkMetrics
+from cassflow.observe import SinkObserver
 
 __all__ = ["CassandraSink", "CassandraSource", "SinkStats", "default_splits"]
 
@@ -384,7 +384,7 @@ class CassandraSink:
         self.location = f"{keyspace}.{table} ({connection.contact})"
         #: Counts over every slice written so far (see :class:`SinkStats`).
         self.stats = SinkStats()
-        self._metrics: SinkMetrics | None = None
+        self._metrics: SinkObserver | None = None
         self._stats_lock = threading.Lock()
         self._gate = Gate(self.throttle)
         self._plan: WritePlan | None = None
@@ -606,7 +606,7 @@ class CassandraSink:
             self._metrics.error("transient", name)
             self._metrics.retries.inc()
 
-    def observe(self, metrics: SinkMetrics) -> None:
+    def observe(self, metrics: SinkObserver) -> None:
         """Feed these Prometheus series from now on (call before :meth:`prepare`)."""
         self._metrics = metrics
 

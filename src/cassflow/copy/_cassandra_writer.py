@@ -58,7 +58,7 @@ from cassflow.copy._retry import (
     classify_error,
 )
 from cassflow.copy._throttle import AimdThrottle
-from cassflow.observe import SinkMetrics
+from cassflow.observe import SinkObserver
 
 # How long the writer waits without any answer while requests are in flight before it gives
 # up on the slice, beyond the driver's own request timeout (which should always answer
@@ -146,7 +146,7 @@ class WritePlan:
     #: keyspace), for ``batch_mode="replica"``.
     replicas: Callable[[bytes], Any] | None = None
     #: Prometheus series of the run (None: not observed).
-    metrics: SinkMetrics | None = None
+    metrics: SinkObserver | None = None
     #: Column layouts of the chunks seen so far, by the chunk's column names.
     layouts: dict[tuple[str, ...], tuple[tuple[int, Callable[[Any], Any]], ...]] = field(
         default_factory=dict

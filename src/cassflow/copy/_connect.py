@@ -142,6 +142,16 @@ class CassandraConnection:
         return self.hosts is None
 
     @property
+    def embedded_address(self) -> tuple[str, int] | None:
+        """Where the embedded dev server listens (starting it if need be), for other
+        processes to connect to; None for a connection to a cluster."""
+        if self.hosts is not None:
+            return None
+        self.session()
+        assert self._server is not None
+        return self._server.host, self._server.port
+
+    @property
     def contact(self) -> str:
         """Where the connection goes, for reports: ``h1,h2:port`` or the dev server's data."""
         if self.hosts is None:

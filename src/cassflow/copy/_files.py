@@ -147,6 +147,11 @@ class FileSource(_FileDataset):
                 plan.append((f"{base}-rg{start}-{stop - 1}", {**spec, "row_groups": [start, stop]}))
         return plan
 
+    def input_bytes(self) -> int:
+        """The size of every file to read, summed (how big a job the copy is)."""
+        store = self._get_store()
+        return sum(int(store.info(path)["size"]) for path in self._list())
+
     def read(self, spec: Mapping[str, Any]) -> Iterator[Chunk]:
         """The rows of one planned slice, ``chunk_rows`` at a time."""
         store = self._get_store()

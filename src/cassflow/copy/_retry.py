@@ -67,7 +67,11 @@ _TERMINAL: tuple[type[BaseException], ...] = (
 
 
 def classify_error(exc: BaseException) -> ErrorClass:
-    """Transient or terminal, by the exception's class."""
+    """Transient or terminal, by the exception's class (or the class it came back with
+    from a worker process: an ``error_class`` attribute)."""
+    declared = getattr(exc, "error_class", None)
+    if isinstance(declared, ErrorClass):
+        return declared
     if isinstance(exc, _TERMINAL):
         return ErrorClass.TERMINAL
     if isinstance(exc, TransientError | RetryExhaustedError):

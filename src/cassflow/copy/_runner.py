@@ -13,10 +13,13 @@ error budget running out (``max_errors``), stops every worker at its next chunk 
 the run resumable. The report is built from the checkpoint store, so it adds up exactly:
 read = written + quarantined + skipped, over the slices that are DONE.
 
-Threads, for now. ``bench/workers.py`` measured both on 2 cores against the dev server:
-unloads (driver I/O, pyarrow) run as fast in threads as in two processes, but loads into
-Cassandra spend ~100 µs of Python per row (conversion, binding) under one GIL, and two
-processes moved 1.1-1.85x the rows/s of threads. Process workers for loads are still to come.
+Threads or processes. Slices run in worker threads of this process, or, given ``remote``
+(:class:`RemoteSlices`, e.g. :class:`cassflow.copy.ProcessSlices`), each attempt's rows move in
+a worker process while this process keeps everything else: the plan, the checkpoints, retries,
+the error budget, metrics and the report. ``bench/workers.py`` measured both on 2 cores
+against the dev server: unloads (driver I/O, pyarrow) run faster in threads (processes
+0.77-0.80x), loads into Cassandra, which spend tens of µs of Python per row (parsing,
+conversion, binding) under one GIL, faster in processes (1.25-1.28x with replica batches).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from cassflow.copy._checkpoint import CheckpointStore, SliceCounts, SliceRecord, SliceState
 from cassflow.copy._mapping import ColumnMap
@@ -43,7 +47,7 @@ from cassflow.copy._model import (
 from cassflow.copy._quarantine import Quarantine
 from cassflow.copy._report import RunReport
 from cassflow.copy._retry import Backoff, ErrorClass, classify_error
-from cassflow.copy._throttle import AimdThrottle
+from cassflow.copy._throttle import AimdThrottle, ThrottleStats
 from cassflow.observe import CopyMetrics
 
 log = logging.getLogger(__name__)
@@ -53,7 +57,7 @@ class ErrorBudgetExceededError(CopyError):
     """More records were quarantined than ``max_errors`` allows."""
 
 
-class _StoppedError(CopyError):
+class StoppedError(CopyError):
     """Another slice failed for good or spent the error budget; this one stops."""
 
 
@@ -129,6 +133,71 @@ class Progress:
     bytes_read: int = 0
 
 
+#: Told of every chunk an attempt moved: (records read, written, source bytes, bad records).
+Tally = Callable[[int, int, int, tuple[BadRecord, ...]], None]
+
+
+class RemoteSlices(Protocol):
+    """Moves slices' rows somewhere else (worker processes) for a :class:`CopyRun`."""
+
+    def start(self, todo: int) -> None:
+        """Get ready for a run with ``todo`` slices to do."""
+
+    def move(self, record: SliceRecord, tally: Tally, stopped: Callable[[], bool]) -> SliceCounts:
+        """Move one attempt at a slice; tell ``tally`` each chunk, and stop early (raising
+        :class:`StoppedError`) once ``stopped()``; errors come back as the attempt's."""
+
+    def sink_stats(self, own: Any) -> Any:
+        """``own`` (this process's sink's stats) plus the workers' sinks' (a new object)."""
+
+    def throttle_stats(self, own: ThrottleStats) -> ThrottleStats:
+        """``own`` (this process's throttle's stats) plus the workers' (a new object)."""
+
+    def close(self) -> None:
+        """Stop the workers."""
+
+
+def move_slice(
+    record: SliceRecord,
+    source: Source,
+    sink: Sink,
+    columns: ColumnMap,
+    quarantine: Quarantine,
+    tally: Tally,
+    stopped: Callable[[], bool],
+) -> SliceCounts:
+    """One attempt at a slice: read it chunk by chunk, quarantine what the source could not
+    read and the sink refused, write the rest, commit; ``tally`` hears of every chunk."""
+    part = quarantine.open_slice(record.slice_id)
+    writer = sink.open_slice(record.slice_id)
+    read = written = bad = 0
+    try:
+        for raw in source.read(record.spec):
+            if stopped():
+                raise StoppedError("stopped: another slice failed or the error budget ran out")
+            chunk = columns.apply(raw)
+            result = writer.write(chunk) if chunk.rows else WriteResult(0)
+            if result.written + len(result.bad) != len(chunk.rows):
+                raise CopyError(
+                    f"{sink.location}: the sink accounted for "
+                    f"{result.written + len(result.bad)} of {len(chunk.rows)} rows"
+                )
+            entries = (*chunk.bad, *result.bad)
+            for entry in entries:
+                part.add(entry)
+            read += chunk.read
+            written += result.written
+            bad += len(entries)
+            tally(chunk.read, result.written, chunk.nbytes, entries)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    finally:
+        part.close()
+    return SliceCounts(read=read, written=written, quarantined=bad)
+
+
 class CopyRun:
     """One copy activity's run: ``execute()`` returns its report."""
 
@@ -146,6 +215,7 @@ class CopyRun:
         throttle: AimdThrottle | None = None,
         metrics: CopyMetrics | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        remote: RemoteSlices | None = None,
     ) -> None:
         self.source = source
         self.sink = sink
@@ -158,6 +228,7 @@ class CopyRun:
         self.throttle = throttle
         self.metrics = metrics
         self.on_progress = on_progress
+        self.remote = remote
         self.progress = Progress()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -202,6 +273,8 @@ class CopyRun:
             "run %s %s: %d slices, %d to do", self.run_id, self.activity, len(every), len(todo)
         )
         workers = max(1, min(self.options.workers, len(todo)))
+        if self.remote is not None and todo:
+            self.remote.start(len(todo))
         with ThreadPoolExecutor(workers, thread_name_prefix=f"cassflow-{self.activity}") as pool:
             for future in [pool.submit(self._run_slice, record) for record in todo]:
                 future.result()  # _run_slice keeps its errors; this only waits
@@ -215,6 +288,8 @@ class CopyRun:
     def _report(self, started: float, drift: Drift) -> RunReport:
         # Sinks that retry requests themselves (Cassandra) count those retries and errors.
         sink_stats = getattr(self.sink, "stats", None)
+        if self.remote is not None and sink_stats is not None:
+            sink_stats = self.remote.sink_stats(sink_stats)
         errors = dict(self._errors)
         for name, count in getattr(sink_stats, "errors_by_class", {}).items():
             errors[name] = errors.get(name, 0) + count
@@ -232,7 +307,7 @@ class CopyRun:
         report.add_slices(self.store.slices(self.run_id))
         self._sync_throttle()
         if self.throttle is not None:
-            report.throttle = self.throttle.stats
+            report.throttle = self._throttle_stats()
         report.quarantine_files = [str(p) for p in self.quarantine.files()]
         report.failure = None if self._failure is None else _describe(self._failure)
         report.drift = {k: list(v) for k, v in dataclasses.asdict(drift).items() if v}
@@ -272,8 +347,8 @@ class CopyRun:
     def _settle_failure(self, record: SliceRecord, exc: BaseException, attempt: int) -> bool:
         """Record why an attempt failed; True when the slice should be tried again."""
         error_class = classify_error(exc)
-        name = type(exc).__name__
-        if not isinstance(exc, _StoppedError | ErrorBudgetExceededError):
+        name = error_name(exc)
+        if not isinstance(exc, StoppedError | ErrorBudgetExceededError):
             with self._lock:
                 self._errors[name] = self._errors.get(name, 0) + 1
             if self.metrics is not None:
@@ -297,7 +372,7 @@ class CopyRun:
                 self.metrics.retries.labels(self.pipeline, self.activity).inc()
             return not self._stop.wait(delay)
         self.store.fail(self.run_id, record.slice_id, _describe(exc))
-        if not isinstance(exc, _StoppedError):
+        if not isinstance(exc, StoppedError):
             with self._lock:
                 if self._failure is None:
                     self._failure = exc
@@ -309,40 +384,33 @@ class CopyRun:
 
     def _attempt(self, record: SliceRecord) -> SliceCounts:
         assert self._columns is not None
-        assert self._budget is not None
+        budget = self._budget
+        assert budget is not None
         self.store.start(self.run_id, record.slice_id)
-        part = self.quarantine.open_slice(record.slice_id)
-        writer = self.sink.open_slice(record.slice_id)
         read = written = bad = 0
+
+        def tally(
+            chunk_read: int, chunk_written: int, nbytes: int, entries: tuple[BadRecord, ...]
+        ) -> None:
+            nonlocal read, written, bad
+            read += chunk_read
+            written += chunk_written
+            bad += len(entries)
+            self._count(chunk_read, chunk_written, nbytes)
+            self._count_bad(entries)
+            budget.add(chunk_read, len(entries))
+
         try:
-            for raw in self.source.read(record.spec):
-                if self._stop.is_set():
-                    raise _StoppedError("stopped: another slice failed or the error budget ran out")
-                chunk = self._columns.apply(raw)
-                result = writer.write(chunk) if chunk.rows else WriteResult(0)
-                if result.written + len(result.bad) != len(chunk.rows):
-                    raise CopyError(
-                        f"{self.sink.location}: the sink accounted for "
-                        f"{result.written + len(result.bad)} of {len(chunk.rows)} rows"
-                    )
-                for entry in (*chunk.bad, *result.bad):
-                    part.add(entry)
-                chunk_bad = len(chunk.bad) + len(result.bad)
-                read += chunk.read
-                written += result.written
-                bad += chunk_bad
-                self._count(chunk.read, result.written, chunk.nbytes)
-                self._count_bad((*chunk.bad, *result.bad))
-                self._budget.add(chunk.read, chunk_bad)
-            writer.commit()
+            if self.remote is not None:
+                return self.remote.move(record, tally, self._stop.is_set)
+            return move_slice(
+                record, self.source, self.sink, self._columns, self.quarantine, tally,
+                self._stop.is_set,
+            )  # fmt: skip
         except BaseException:
-            writer.abort()
-            self._budget.take_back(read, bad)
+            budget.take_back(read, bad)
             self._uncount(read, written)
             raise
-        finally:
-            part.close()
-        return SliceCounts(read=read, written=written, quarantined=bad)
 
     # --- progress and metrics ------------------------------------------------------------
 
@@ -361,11 +429,16 @@ class CopyRun:
             self._sync_throttle()
         self._tell_progress()
 
+    def _throttle_stats(self) -> ThrottleStats:
+        """What the throttle did: this process's, plus the worker processes' throttles."""
+        own = self.throttle.stats if self.throttle is not None else ThrottleStats()
+        return self.remote.throttle_stats(own) if self.remote is not None else own
+
     def _sync_throttle(self) -> None:
         """Add the throttle's decisions since the last call to the throttle event counter."""
         if self.throttle is None or self.metrics is None:
             return
-        stats = self.throttle.stats
+        stats = self._throttle_stats()
         now = {
             "decrease": stats.decreases,
             "increase": stats.increases,
@@ -395,6 +468,11 @@ class CopyRun:
             self.on_progress(self.progress)
 
 
+def error_name(exc: BaseException) -> str:
+    """The exception's class name, or the one it had in the worker process it came from."""
+    return str(getattr(exc, "error_name", None) or type(exc).__name__)
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return f"{error_name(exc)}: {text}" if text else error_name(exc)

@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 
-__all__ = ["DRIVER_LOGGER", "RepeatedServerWarnings"]
+__all__ = ["DRIVER_LOGGER", "RepeatedServerWarnings", "quiet_negotiation"]
 
 #: The driver's logger of response warnings.
 DRIVER_LOGGER = "cassandra.protocol"
@@ -57,3 +57,10 @@ class RepeatedServerWarnings(logging.Filter):
         total = sum(repeats.values())
         kinds = "; ".join(f"{n:,} x {kind}" for kind, n in repeats.items())
         return f"{total:,} more server warnings of the kinds logged above were not logged: {kinds}"
+
+
+def quiet_negotiation(record: logging.LogRecord) -> bool:
+    """A filter for ``cassandra.cluster``: drops the driver's warning that it negotiated a
+    lower protocol version (without a configured ``protocol_version`` that is how it finds the
+    cluster's, not a problem)."""
+    return not record.getMessage().startswith("Downgrading core protocol version")

@@ -29,7 +29,8 @@ from cassflow.copy._checkpoint import (
     new_run_id,
 )
 from cassflow.copy._checkpoint_cassandra import CassandraCheckpointStore
-from cassflow.copy._model import CopyError, DriftPolicy
+from cassflow.copy._model import CopyError, DriftPolicy, Source
+from cassflow.copy._processes import ProcessSlices
 from cassflow.copy._quarantine import Quarantine
 from cassflow.copy._report import RunReport
 from cassflow.copy._runner import CopyOptions, CopyRun, Progress
@@ -42,11 +43,13 @@ from cassflow.pipeline._spec import (
     CopySpec,
     CqlSpec,
     PipelineSpec,
+    TableDatasetSpec,
     WaitSpec,
     parse_duration,
 )
 from cassflow.pipeline._verify import verify_copy
 from cassflow.pipeline._waits import wait_for_compaction
+from cassflow.pipeline._workers import WorkerPayload, process_slices, processes_for
 
 log = logging.getLogger(__name__)
 
@@ -289,7 +292,9 @@ class PipelineRunner:
         throttle = throttle_for(spec)
         source = factory.source(self.spec.datasets[spec.source])
         sink = factory.sink(self.spec.datasets[spec.target], throttle)
+        remote = None
         try:
+            remote = self._worker_processes(name, spec, source, factory)
             run = CopyRun(
                 source,
                 sink,
@@ -302,6 +307,7 @@ class PipelineRunner:
                 throttle=throttle,
                 metrics=self.metrics,
                 on_progress=self.progress(name) if self.progress else None,
+                remote=remote,
             )
             report = run.execute()
             if spec.verify and report.ok:
@@ -318,8 +324,41 @@ class PipelineRunner:
                     )
             return report
         finally:
+            if remote is not None:
+                remote.close()
             source.close()
             sink.close()
+
+    def _worker_processes(
+        self, name: str, spec: CopySpec, source: Source, factory: DatasetFactory
+    ) -> ProcessSlices | None:
+        """The activity's worker processes, or None to move slices in threads here."""
+        target = self.spec.datasets[spec.target]
+        processes = processes_for(spec, source, target)
+        if processes <= 1:
+            return None
+        used = {spec.source, spec.target}
+        embedded = {}
+        for dataset in (self.spec.datasets[d] for d in used):
+            if isinstance(dataset, TableDatasetSpec):
+                address = factory.connections.get(dataset.connection).embedded_address
+                if address is not None:
+                    embedded[dataset.connection] = address
+        payload = WorkerPayload(
+            connections=dict(self.spec.connections),
+            source=self.spec.datasets[spec.source],
+            target=target,
+            copy=spec,
+            options=copy_options(spec),
+            base_dir=str(self.base_dir),
+            state_dir=str(self.state_dir),
+            run_key=f"{self.run_id}/{name}",
+            application_name=f"cassflow:{self.spec.name}",
+            processes=processes,
+        )
+        observer = self.metrics.for_sink(self.spec.name, name) if self.metrics else None
+        log.info("%s: %d worker processes", name, processes)
+        return process_slices(payload, embedded, observer)
 
     def _cql(
         self, name: str, spec: CqlSpec, store: CheckpointStore, connections: Connections

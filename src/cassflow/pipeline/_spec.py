@@ -163,6 +163,10 @@ class CopySpec(_Model):
     schema_drift: Literal["fail", "ignore_extra", "add_columns"] = "fail"
     #: Slices worked on at once, and how many slices to cut a splittable source into.
     workers: Annotated[int, Field(ge=1, le=256)] = 4
+    #: Worker processes that move the slices (the ``workers`` spread over them), or ``auto``:
+    #: one per core (up to 8) for loads of 32 MiB of files or more into a Cassandra table,
+    #: else none (threads of the run's process), as measured faster by bench/workers.py.
+    processes: Annotated[int, Field(ge=1, le=64)] | Literal["auto"] = "auto"
     splits: Annotated[int, Field(ge=1)] | None = None
     #: Requests in flight to Cassandra at the start (adapted by AIMD up to max_concurrency).
     concurrency: Annotated[int, Field(ge=1)] = 32
