@@ -13,8 +13,9 @@ One run, side by side, on the same data and the same server:
 Every contender runs in its own keyspace (dropped and created fresh); each load is checked by
 counting the table's rows over token ranges and reading back three rows, each unload by
 counting the rows it wrote. cassflow and cqlsh run as subprocesses and are timed wall clock,
-start to exit (interpreter start-up included for both); their peak RSS is their own VmHWM.
-cassflow's peak RSS is measured at 100,000 rows and at ``--rows``.
+start to exit (interpreter start-up included for both); their peak RSS is the VmHWM of their
+largest process, and of all their processes added up (cqlsh's and cassflow's worker processes
+included). cassflow's peak RSS is measured at 100,000 rows and at ``--rows``.
 
 Without ``--hosts`` a dev server is started as its own process (``cassflow dev --port 0
 --data <tmp>``), so that the server and the clients never share a GIL; its CPU is not the
@@ -39,6 +40,7 @@ if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpat
     del sys.path[0]
 
 import argparse
+import contextlib
 import csv
 import datetime
 import decimal
@@ -55,7 +57,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 COLUMNS = ("id", "name", "qty", "price", "at", "active", "ref", "amount")
 TABLE = "t"
@@ -142,6 +144,8 @@ class Measured:
     rows: int = 0
     seconds: float = 0.0
     peak_rss_mib: float | None = None
+    #: The peaks of all its processes added up (worker processes included).
+    total_rss_mib: float | None = None
     #: Set when only ``rows`` of these were moved and timed: the rate is extrapolated.
     out_of: int | None = None
     error: str | None = None
@@ -157,29 +161,41 @@ class Measured:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
 
 
-def run_measured(
-    command: Sequence[str], log: Path, timeout: float
-) -> tuple[int, float, float, float]:
-    """Run ``command`` to completion: (exit code, wall seconds, peak RSS in MiB, CPU seconds).
+class Ran(NamedTuple):
+    """How a contender's command ran."""
+
+    code: int
+    seconds: float
+    #: The largest peak resident set of any of its processes (MiB).
+    peak_mib: float
+    #: Its processes' peaks added up (MiB): what they held at most, all together.
+    total_mib: float
+    #: CPU seconds of the command and the children it waited for.
+    cpu: float
+
+
+def run_measured(command: Sequence[str], log: Path, timeout: float) -> Ran:
+    """Run ``command`` to completion and measure it (see :class:`Ran`).
 
     The CPU seconds are the child's user + system time and its own waited-for children's
-    (cqlsh's worker processes), from ``RUSAGE_CHILDREN`` before and after.
+    (cqlsh's and cassflow's worker processes), from ``RUSAGE_CHILDREN`` before and after.
 
-    The peak is the child's ``VmHWM`` (``/proc/<pid>/status``), read while it runs: a fresh
-    process image's high-water mark, unlike ``ru_maxrss``, which starts from the parent's
-    RSS when the child is forked (a child of a 900 MiB process "peaks" at 900 MiB). It is
-    read every 20 ms, so growth in a child's last instants can be missed: fine for the
-    contenders, which run for seconds. Past ``timeout`` seconds the child is killed.
+    Peaks are ``VmHWM`` (``/proc/<pid>/status``) of the child and of every process under it,
+    read while they run: a fresh process image's high-water mark, unlike ``ru_maxrss``,
+    which starts from the parent's RSS when the child is forked (a child of a 900 MiB
+    process "peaks" at 900 MiB). They are read every 20 ms, so growth in a process's last
+    instants can be missed: fine for the contenders, which run for seconds. Past
+    ``timeout`` seconds the child is killed.
     """
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with log.open("wb") as out:
         began = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-        status_file = Path(f"/proc/{process.pid}/status")
-        peak_kib = 0
+        peaks: dict[int, int] = {}
         deadline = began + timeout
         while True:
-            peak_kib = max(peak_kib, _high_water_kib(status_file))
+            for pid in _process_tree(process.pid):
+                peaks[pid] = max(peaks.get(pid, 0), _high_water_kib(pid))
             try:
                 process.wait(timeout=min(0.02, max(0.0, deadline - time.perf_counter())))
                 break
@@ -192,13 +208,30 @@ def run_measured(
         elapsed = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return process.returncode, elapsed, peak_kib / 1024, cpu
+    largest = max(peaks.values(), default=0)
+    return Ran(process.returncode, elapsed, largest / 1024, sum(peaks.values()) / 1024, cpu)
 
 
-def _high_water_kib(status_file: Path) -> int:
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and every process under it, as far as /proc shows them now."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        try:
+            tasks = list(Path(f"/proc/{current}/task").iterdir())
+        except OSError:
+            continue
+        for task in tasks:
+            with contextlib.suppress(OSError):  # the task ended meanwhile
+                todo += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+def _high_water_kib(pid: int) -> int:
     """A running process's peak resident set (VmHWM) in KiB; 0 once it has gone."""
     try:
-        text = status_file.read_text()
+        text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
         return 0
     match = re.search(r"^VmHWM:\s+(\d+) kB", text, re.M)
@@ -339,9 +372,10 @@ class Bench:
         report.unlink(missing_ok=True)
         command += ["--report", str(report)]
         cpu = self._server_cpu()
-        code, seconds, rss, cpu_used = run_measured(command, log, self.timeout)
-        result = Measured("cassflow copy", "", seconds=seconds, peak_rss_mib=rss)
-        result.client_cpu = cpu_used
+        ran = run_measured(command, log, self.timeout)
+        code = ran.code
+        result = Measured("cassflow copy", "", seconds=ran.seconds, peak_rss_mib=ran.peak_mib)
+        result.total_rss_mib, result.client_cpu = ran.total_mib, ran.cpu
         result.server_cpu = self._server_cpu(cpu)
         if code != 0:
             result.error = f"exit {code}: {_tail(log)}"
@@ -402,9 +436,9 @@ class Bench:
             "--request-timeout", "120", "-e", statement,
         ]  # fmt: skip
         cpu = self._server_cpu()
-        code, result.seconds, result.peak_rss_mib, result.client_cpu = run_measured(
-            command, log, self.timeout
-        )
+        ran = run_measured(command, log, self.timeout)
+        code, result.seconds, result.client_cpu = ran.code, ran.seconds, ran.cpu
+        result.peak_rss_mib, result.total_rss_mib = ran.peak_mib, ran.total_mib
         result.server_cpu = self._server_cpu(cpu)
         output = log.read_text(encoding="utf-8", errors="replace")
         match = re.search(r"Using (\d+) child processes", output)
@@ -618,11 +652,12 @@ def report(main: list[Measured], small: list[Measured]) -> bool:
     print()
     for r in small + main:
         if r.contender.startswith("cassflow") and r.peak_rss_mib and r.error is None:
-            print(f"peak RSS {r.contender:32} {r.rows:>11,} rows: {r.peak_rss_mib:8.1f} MiB")
+            print(f"peak RSS {r.contender:32} {r.rows:>11,} rows: {r.peak_rss_mib:8.1f} MiB "
+                  f"(largest process; {r.total_rss_mib or 0:.1f} MiB all processes)")  # fmt: skip
     for r in main:
         if r.contender.startswith("cqlsh") and r.peak_rss_mib and r.error is None:
             print(f"peak RSS {r.contender:32} {r.rows:>11,} rows: {r.peak_rss_mib:8.1f} MiB "
-                  "(largest of its processes)")  # fmt: skip
+                  f"(largest process; {r.total_rss_mib or 0:.1f} MiB all processes)")  # fmt: skip
     for r in small:
         if r.error:
             print(f"{r.kind} of {r.rows:,} rows for the RSS figure FAILED: {r.error}")

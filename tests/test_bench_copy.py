@@ -61,17 +61,16 @@ def test_run_measured_gives_exit_code_time_and_peak_rss_of_that_child(
         "time.sleep(0.3); raise SystemExit(3)"
     )
     burn = "sum(range(3 * 10**6)); "  # some CPU time of its own, counted as the child's
-    code, seconds, rss, cpu = bench.run_measured(
-        [sys.executable, "-c", burn + grow], tmp_path / "a", 60
-    )
-    assert code == 3
-    assert seconds > 0
-    assert rss >= 96
-    assert 0 < cpu < seconds + 1
+    ran = bench.run_measured([sys.executable, "-c", burn + grow], tmp_path / "a", 60)
+    assert ran.code == 3
+    assert ran.seconds > 0
+    assert ran.peak_mib >= 96
+    assert ran.total_mib >= ran.peak_mib
+    assert 0 < ran.cpu < ran.seconds + 1
     # A later, smaller child is measured on its own, not as the maximum of every child so far.
-    code, _, small, _ = bench.run_measured([sys.executable, "-c", "pass"], tmp_path / "b", 60)
-    assert code == 0
-    assert small < 64
+    small = bench.run_measured([sys.executable, "-c", "pass"], tmp_path / "b", 60)
+    assert small.code == 0
+    assert small.peak_mib < 64
 
 
 def test_loop_load_is_counted_and_read_back_through_the_driver(
@@ -97,12 +96,26 @@ def test_loop_load_is_counted_and_read_back_through_the_driver(
         cluster.shutdown()
 
 
+def test_run_measured_counts_the_processes_a_child_starts(
+    bench: ModuleType, tmp_path: Path
+) -> None:
+    # The child stays small; the worker it starts (and waits for) holds 96 MiB a while.
+    worker = (
+        "import time; b = bytearray(96 * 2**20); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.3)"
+    )
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {worker!r}])"
+    ran = bench.run_measured([sys.executable, "-c", parent], tmp_path / "tree", 60)
+    assert ran.code == 0
+    assert ran.peak_mib >= 96  # the worker's peak, not only the child's
+    assert ran.total_mib >= ran.peak_mib + 5  # both processes, added up
+
+
 def test_run_measured_kills_a_child_past_its_timeout_and_says_so(
     bench: ModuleType, tmp_path: Path
 ) -> None:
     log = tmp_path / "slow.log"
     hang = "import threading; threading.Event().wait()"
-    code, seconds, _, _ = bench.run_measured([sys.executable, "-c", hang], log, 0.5)
-    assert code == -9
-    assert 0.5 <= seconds < 30
+    ran = bench.run_measured([sys.executable, "-c", hang], log, 0.5)
+    assert ran.code == -9
+    assert 0.5 <= ran.seconds < 30
     assert "bench: killed after the --timeout" in log.read_text()
