@@ -106,13 +106,14 @@ class ProcessSlices:
     """Moves slices in ``processes`` worker processes; see the module's theory of operation.
 
     ``build`` must be picklable (a module-level function, or a ``functools.partial`` of one
-    with picklable arguments); each worker calls it once. ``observer`` gets the workers'
+    with picklable arguments); each worker calls it once, with the number of workers started
+    (to take its share of the run's throttle). ``observer`` gets the workers'
     per-request metrics (the run's :class:`~cassflow.observe.SinkMetrics`).
     """
 
     def __init__(
         self,
-        build: Callable[[], WorkerParts],
+        build: Callable[[int], WorkerParts],
         processes: int,
         *,
         observer: SinkObserver | None = None,
@@ -133,11 +134,12 @@ class ProcessSlices:
     def start(self, todo: int) -> None:
         """Start the workers (no more than slices to do) and wait until each has its parts."""
         context = multiprocessing.get_context("spawn")
-        for index in range(min(self.processes, todo)):
+        count = min(self.processes, todo)
+        for index in range(count):
             ours, theirs = context.Pipe()
             process = context.Process(
                 target=_worker_main,
-                args=(theirs, self.build),
+                args=(theirs, self.build, count),
                 name=f"cassflow-worker-{index}",
                 daemon=True,
             )
@@ -308,7 +310,7 @@ def _error(name: str, message: str, error_class: str, stopped: bool) -> BaseExce
 # --- the worker process ------------------------------------------------------------------------
 
 
-def _worker_main(conn: Connection, build: Callable[[], WorkerParts]) -> None:
+def _worker_main(conn: Connection, build: Callable[[int], WorkerParts], workers: int) -> None:
     """A worker process: build the parts, then move the slices asked for until closed."""
     # Ctrl-C reaches the whole process group; the run's process decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -319,7 +321,7 @@ def _worker_main(conn: Connection, build: Callable[[], WorkerParts]) -> None:
             conn.send(message)
 
     try:
-        parts = build()
+        parts = build(workers)
     except Exception as exc:
         send(("failed", f"{error_name(exc)}: {exc}"))
         return

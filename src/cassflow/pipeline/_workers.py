@@ -74,7 +74,7 @@ class WorkerPayload:
     #: The copy's run id (``<run>/<activity>``): where its quarantine files go.
     run_key: str
     application_name: str
-    #: This worker's share of the run's throttle.
+    #: Worker processes at most (fewer when there are fewer slices to do).
     processes: int
 
 
@@ -93,8 +93,9 @@ def process_slices(
     return ProcessSlices(partial(build_worker_parts, payload), payload.processes, observer=observer)
 
 
-def build_worker_parts(payload: WorkerPayload) -> WorkerParts:
-    """In a worker process: open the connections, the source and the prepared sink."""
+def build_worker_parts(payload: WorkerPayload, workers: int) -> WorkerParts:
+    """In a worker process, one of ``workers``: open the connections, the source and the
+    prepared sink."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("cassandra.cluster").addFilter(quiet_negotiation)
     logging.getLogger(DRIVER_LOGGER).addFilter(RepeatedServerWarnings())
@@ -105,7 +106,7 @@ def build_worker_parts(payload: WorkerPayload) -> WorkerParts:
     )
     try:
         factory = DatasetFactory(connections, Path(payload.base_dir))
-        throttle = _share(payload.copy, payload.processes)
+        throttle = _share(payload.copy, workers)
         source = factory.source(payload.source)
         sink = factory.sink(payload.target, throttle)
         recorder = SinkEventRecorder()
