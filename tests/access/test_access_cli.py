@@ -148,6 +148,10 @@ def test_the_password_is_printed_only_when_asked(server: DevServer, files: Path)
     role = out.split()[1]
     password = out.split("password: ", 1)[1].strip()
     assert _logs_in(server, role, password)
+    code, out = _run("creds", "list", *BROKER)
+    assert code == 0
+    assert f"{role}  " in out
+    assert "expired  orders.move" in out
     code, out = _run("creds", "reap", *BROKER)
     assert code == 0
     assert f"reaped {role}" in out

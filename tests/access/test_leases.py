@@ -217,6 +217,19 @@ def test_a_least_privilege_broker_can_issue_and_revoke(server: DevServer, admin:
                 keyspace=KS,
             )
         assert revoke_lease(broker, lease.role, keyspace=KS)
+
+        # A lease it did not issue is not its to drop; the others are reaped all the same.
+        now = datetime.now(UTC)
+        foreign = issue_lease(
+            admin, task_identity="foreign", grants=GRANTS, ttl_seconds=0, keyspace=KS
+        )
+        own = issue_lease(broker, task_identity="own", grants=GRANTS, ttl_seconds=0, keyspace=KS)
+        with pytest.raises(LeaseError) as caught:
+            reap_leases(broker, keyspace=KS, now=now + timedelta(minutes=1))
+        message = str(caught.value)
+        assert f"{foreign.role} (Unauthorized" in message
+        assert f"(reaped: {own.role}" in message or f", {own.role}" in message
+        assert foreign.role in reap_leases(admin, keyspace=KS, now=now + timedelta(minutes=1))
     finally:
         cluster.shutdown()
     _refused_login(server, lease.role, lease.password.get_secret_value())

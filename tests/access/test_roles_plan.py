@@ -11,8 +11,8 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.policies import RoundRobinPolicy
 
-from cassflow.access._grants import GrantsError, script_grants, statement_grants
-from cassflow.access._pipeline_grants import pipeline_grants
+from cassflow.access._grants import Grant, GrantsError, script_grants, statement_grants
+from cassflow.access._pipeline_grants import activity_grants, pipeline_grants
 from cassflow.access._roles_plan import apply_plan, diff_plan, plan_roles
 from cassflow.cql import parse_statement
 from cassflow.devserver import DevServer
@@ -107,6 +107,27 @@ def test_grants_of_one_activity(pipeline_file: Path) -> None:
     }
     with pytest.raises(GrantsError, match="no activity 'nope'"):
         pipeline_grants(spec, activities=["nope"])
+    lease_grants = activity_grants(spec, "archive", connection="archive")
+    assert [str(g) for g in lease_grants] == grants_text(grants["archive"])
+    assert len(activity_grants(spec, "archive", base_dir=pipeline_file.parent)) == 6
+    with pytest.raises(GrantsError, match="no connection called 'x'"):
+        activity_grants(spec, "archive", connection="x")
+
+
+def grants_text(grants: list[Grant]) -> list[str]:
+    return [str(g) for g in grants]
+
+
+def test_an_activity_without_cassandra_work_has_nothing_to_issue() -> None:
+    pipeline = {
+        "name": "p",
+        "connections": {"c": {"keyspace": "k"}},
+        "datasets": {"a": {"format": "csv"}, "b": {"format": "parquet"}},
+        "activities": [{"name": "files", "copy": {"from": "a", "to": "b"}}],
+    }
+    with pytest.raises(GrantsError, match="activity 'files' needs no Cassandra permissions"):
+        activity_grants(pipeline, "files")
+    assert plan_roles(pipeline) == []
 
 
 def test_a_dynamic_connection_plans_a_broker(tmp_path: Path) -> None:
@@ -175,7 +196,9 @@ def test_a_dynamic_connection_plans_a_broker(tmp_path: Path) -> None:
             "GRANT MODIFY ON TABLE t TO r",
             ["AUTHORIZE ON TABLE ks.t", "MODIFY ON TABLE ks.t"],
         ),
-        ("LIST ALL PERMISSIONS OF r", ["DESCRIBE ON ALL ROLES"]),
+        ("LIST ROLES", ["DESCRIBE ON ALL ROLES"]),
+        ("LIST ALL PERMISSIONS OF r", []),
+        ("ALTER MATERIALIZED VIEW x.v WITH comment = 'c'", ["ALTER ON KEYSPACE x"]),
         ("DESCRIBE TABLES", []),
     ],
 )

@@ -16,15 +16,16 @@ CREATE TABLE, CREATE TYPE                   CREATE on the keyspace
 ALTER / DROP TABLE                          ALTER / DROP on the table
 ALTER / DROP TYPE                           ALTER / DROP on the keyspace
 CREATE INDEX, CREATE MATERIALIZED VIEW      ALTER on the (base) table
-DROP INDEX, DROP MATERIALIZED VIEW          ALTER on the keyspace (the table is not named)
-ALTER MATERIALIZED VIEW                     ALTER on the view
+DROP INDEX, ALTER / DROP MATERIALIZED VIEW  ALTER on the keyspace (the base table is not
+                                            named; Cassandra checks ALTER on it)
 CREATE FUNCTION / AGGREGATE                 CREATE on ALL FUNCTIONS IN KEYSPACE
 DROP FUNCTION / AGGREGATE                   DROP on ALL FUNCTIONS IN KEYSPACE
 CREATE ROLE; ALTER / DROP ROLE r            CREATE on ALL ROLES; ALTER / DROP on ROLE r
 GRANT / REVOKE role                         AUTHORIZE on ROLE role
 GRANT / REVOKE perms ON resource            AUTHORIZE and each of perms on the resource
-LIST ROLES / PERMISSIONS / USERS            DESCRIBE on ALL ROLES
-USE, DESCRIBE                               none
+LIST ROLES / USERS                          DESCRIBE on ALL ROLES (to see every role)
+USE, DESCRIBE, LIST PERMISSIONS             none (LIST PERMISSIONS shows a role its own
+                                            permissions; others' need a superuser)
 CREATE / DROP TRIGGER                       superuser only: refused (:class:`GrantsError`)
 ==========================================  ==========================================
 
@@ -235,9 +236,7 @@ def _schema_grants(statement: Statement, keyspace: str | None) -> list[Grant] | 
         return [Grant(p.ALTER, _table(statement, statement.table, keyspace))]
     if isinstance(statement, CreateMaterializedView):
         return [Grant(p.ALTER, _table(statement, statement.base_table, keyspace))]
-    if isinstance(statement, AlterMaterializedView):
-        return [Grant(p.ALTER, _table(statement, statement.name, keyspace))]
-    if isinstance(statement, DropIndex | DropMaterializedView):
+    if isinstance(statement, DropIndex | AlterMaterializedView | DropMaterializedView):
         # Cassandra checks ALTER on the base table, which only the schema knows; the keyspace
         # covers it.
         return [keyspace_grant(p.ALTER, _keyspace_of(statement.name, keyspace, statement))]
@@ -268,11 +267,13 @@ def _auth_grants(statement: Statement, keyspace: str | None) -> list[Grant] | No
         return [Grant(permission, RoleResource(role=statement.user))]
     if isinstance(statement, GrantRole | RevokeRole):
         return [Grant(p.AUTHORIZE, RoleResource(role=statement.role))]
+    if isinstance(statement, ListPermissions):
+        return []
     if isinstance(statement, GrantPermissions | RevokePermissions):
         resource = _qualify_resource(statement.resource, keyspace, statement)
         granted = sorted(statement.effective_permissions, key=list(Permission).index)
         return [Grant(p.AUTHORIZE, resource), *(Grant(q, resource) for q in granted)]
-    if isinstance(statement, ListRoles | ListPermissions | ListUsers):
+    if isinstance(statement, ListRoles | ListUsers):
         return [Grant(p.DESCRIBE, AllRolesResource())]
     return None
 

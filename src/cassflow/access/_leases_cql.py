@@ -35,7 +35,7 @@ from pydantic import SecretStr
 from cassflow.access._grants import Grant
 from cassflow.access._roles_plan import LEASES_TABLE, CqlSession
 from cassflow.cql import CreateRole, DropRole, RoleOptions
-from cassflow.cql._quote import ident
+from cassflow.cql._quote import ident, string
 from cassflow.errors import CassflowError
 
 #: Longest role name a lease gets (short enough for any tool that shows role names).
@@ -105,7 +105,8 @@ def ensure_lease_table(
     ks_meta = metadata.keyspaces.get(keyspace) if metadata is not None else None
     if ks_meta is None:
         options = ", ".join(
-            f"'{k}': {v if isinstance(v, int) else repr(str(v))}" for k, v in replication.items()
+            f"{string(k)}: {v if isinstance(v, int) else string(str(v))}"
+            for k, v in replication.items()
         )
         session.execute(
             f"CREATE KEYSPACE IF NOT EXISTS {ident(keyspace)} WITH replication = {{{options}}}"
@@ -261,11 +262,27 @@ def revoke_lease(session: CqlSession, role: str, *, keyspace: str) -> bool:
 
 
 def reap_leases(session: CqlSession, *, keyspace: str, now: datetime | None = None) -> list[str]:
-    """Drop every lease whose time is up (``expires <= now``); returns their role names."""
+    """Drop every lease whose time is up (``expires <= now``); returns their role names.
+
+    A lease that cannot be dropped (the broker lacks DROP on a role another broker issued)
+    does not stop the others: all are tried, then :class:`LeaseError` names the failures
+    and the roles that were dropped.
+    """
     moment = _now(now)
-    reaped = []
+    reaped: list[str] = []
+    failed: list[str] = []
     for record in list_leases(session, keyspace=keyspace):
-        if record.expires_at <= moment:
+        if record.expires_at > moment:
+            continue
+        try:
             _drop(session, keyspace, record.role)
+        except Exception as exc:
+            failed.append(f"{record.role} ({type(exc).__name__}: {exc})")
+        else:
             reaped.append(record.role)
+    if failed:
+        raise LeaseError(
+            f"could not reap {len(failed)} expired lease(s): {'; '.join(failed)}"
+            f" (reaped: {', '.join(reaped) or 'none'})"
+        )
     return reaped

@@ -149,3 +149,25 @@ def _cql_text(name: str, cql: Mapping[str, Any], base: Path) -> tuple[str, str]:
         except OSError as exc:
             raise GrantsError(f"activity {name}: cannot read {path}: {exc.strerror}") from None
     return ";\n".join(str(s) for s in cql.get("statements") or []), f"activity {name}"
+
+
+def activity_grants(
+    pipeline: Mapping[str, Any],
+    activity: str,
+    *,
+    connection: str | None = None,
+    base_dir: str | Path | None = None,
+) -> list[Grant]:
+    """Everything one activity needs, on ``connection`` only or on every connection it uses:
+    the grants a lease for that activity's task holds. Raises :class:`GrantsError` when
+    the activity needs no Cassandra permission (there is nothing to issue)."""
+    needs = pipeline_grants(pipeline, base_dir=base_dir, activities=[activity])
+    if connection is not None:
+        if connection not in (pipeline.get("connections") or {}):
+            raise GrantsError(f"the pipeline has no connection called {connection!r}")
+        needs = {connection: needs.get(connection, [])}
+    grants = unique(g for found in needs.values() for g in found)
+    if not grants:
+        where = "" if connection is None else f" on connection {connection!r}"
+        raise GrantsError(f"activity {activity!r} needs no Cassandra permissions{where}")
+    return grants

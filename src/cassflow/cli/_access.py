@@ -17,7 +17,6 @@ from rich.console import Console
 from cassflow.cli._app import app
 
 if TYPE_CHECKING:
-    from cassflow.access._grants import Grant
     from cassflow.access._roles_plan import RolePlan
     from cassflow.pipeline import PipelineSpec
     from cassflow.pipeline._spec import ConnectionSpec
@@ -139,25 +138,6 @@ def _write_password(path: Path, password: str) -> None:
         os.close(fd)
 
 
-def _activity_grants(
-    spec: PipelineSpec, base_dir: Path, activity: str, connection: str | None
-) -> list[Grant]:
-    from cassflow.access._grants import unique
-    from cassflow.access._pipeline_grants import pipeline_grants
-
-    needs = pipeline_grants(
-        spec.model_dump(by_alias=True), base_dir=base_dir, activities=[activity]
-    )
-    if connection is not None:
-        if connection not in spec.connections:
-            raise _UsageError(f"the pipeline has no connection called {connection!r}")
-        needs = {connection: needs.get(connection, [])}
-    grants = unique(g for grants in needs.values() for g in grants)
-    if not grants:
-        raise _UsageError(f"activity {activity!r} needs no Cassandra permissions: nothing to issue")
-    return grants
-
-
 @creds_app.command("issue")
 def creds_issue(
     broker: Broker,
@@ -202,6 +182,7 @@ def creds_issue(
     pipeline.yaml --activity load_orders --ttl 2h --password-file /run/cassflow/lease.pw
     """
     from cassflow.access._leases_cql import issue_lease
+    from cassflow.access._pipeline_grants import activity_grants
     from cassflow.pipeline._spec import parse_duration
 
     with _errors():
@@ -209,7 +190,12 @@ def creds_issue(
             raise _UsageError("the password would be lost: give --password-file or --show-password")
         ttl_seconds = parse_duration(ttl)
         spec = _load(pipeline)
-        grants = _activity_grants(spec, pipeline.parent, activity, connection)
+        grants = activity_grants(
+            spec.model_dump(by_alias=True),
+            activity,
+            connection=connection,
+            base_dir=pipeline.parent,
+        )
         broker_spec = _broker_spec(broker, connections, spec)
         with _session(broker, broker_spec) as session:
             lease = issue_lease(
@@ -299,6 +285,35 @@ def creds_reap(
     for role in reaped:
         typer.echo(f"reaped {role}")
     typer.echo(f"{len(reaped)} expired lease(s) reaped")
+
+
+@creds_app.command("list")
+def creds_list(
+    broker: Broker,
+    connections: ConnectionsFile = None,
+    pipeline: Annotated[
+        Path | None, typer.Option("--pipeline", help="Take the broker from this pipeline.")
+    ] = None,
+    keyspace: LeaseKeyspace = None,
+) -> None:
+    """List the recorded leases: role, expiry (UTC), identity; expired ones are marked.
+
+    Example: cassflow creds list --broker admin --connections conns.yaml
+    """
+    from datetime import UTC, datetime
+
+    from cassflow.access._leases_cql import list_leases
+
+    with _errors():
+        spec = _load(pipeline) if pipeline is not None else None
+        broker_spec = _broker_spec(broker, connections, spec)
+        with _session(broker, broker_spec) as session:
+            records = list_leases(session, keyspace=keyspace or broker_spec.keyspace)
+    now = datetime.now(UTC)
+    for record in records:
+        state = "expired" if record.expires_at <= now else "active"
+        typer.echo(f"{record.role}  {record.expires_at.isoformat()}  {state}  {record.identity}")
+    typer.echo(f"{len(records)} lease(s)")
 
 
 def _plans(pipeline: Path) -> list[RolePlan]:
