@@ -387,11 +387,11 @@ def test_dynamic_credentials_copy_then_revoke(
 def test_leases_are_renewed_until_max_ttl_then_replaced(
     vault_env: Bao, database_engine: str, cassandra: DevServer
 ) -> None:
-    _create_db_role(vault_env, "short", default_ttl="2s", max_ttl="5s")
+    _create_db_role(vault_env, "short", default_ttl="3s", max_ttl="7s")
     first = _resolved("${secret:vault-db:database/creds/short#username}").get_secret_value()
     (lease,) = active_leases()
     assert lease.renewable
-    assert lease.ttl == 2
+    assert lease.ttl == 3
     # Renewed halfway through each TTL, until Vault caps the lease at max_ttl.
     _wait_until("a renewal", lambda: lease.renewals >= 1)
     _wait_until("the max_ttl cap", lambda: lease.final)
@@ -451,3 +451,19 @@ def test_concurrent_references_share_one_lease(
     assert _can_log_in(cassandra, user, lease.credentials["password"].get_secret_value())
     listed = vault_env.client.sys.list_leases(prefix="database/creds/parallel/")
     assert listed["data"]["keys"] == [lease.lease_id.rsplit("/", 1)[1]]
+
+
+def test_a_lease_revoked_elsewhere_is_forgotten_and_reissued(
+    vault_env: Bao, database_engine: str, cassandra: DevServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    _create_db_role(vault_env, "revoked", default_ttl="2s", max_ttl="1h")
+    first = _resolved("${secret:vault-db:database/creds/revoked#username}").get_secret_value()
+    (lease,) = active_leases()
+    vault_env.client.sys.revoke_lease(lease_id=lease.lease_id)  # an operator's revoke
+    assert not _role_exists(cassandra, first)
+    # The next renewal finds no lease: cassflow forgets it and says so in its log.
+    _wait_until("the failed renewal", lambda: not active_leases())
+    assert f"cannot renew lease {lease.lease_id}" in caplog.text
+    second = _resolved("${secret:vault-db:database/creds/revoked#username}").get_secret_value()
+    assert second != first
+    assert _role_exists(cassandra, second)
