@@ -117,6 +117,7 @@ class LeaseCache:
 
     def _issue(self, ref: str, client: Any, mount: str, role: str) -> Lease:
         hvac = _hvac()
+        now = time.monotonic()  # the TTL counts from about now: err on the early side
         try:
             answer = client.secrets.database.generate_credentials(name=role, mount_point=mount)
         except hvac.exceptions.InvalidPath:
@@ -133,7 +134,6 @@ class LeaseCache:
             raise SecretError(f"{ref}: {mount}/creds/{role} answered without a lease")
         ttl = float(answer.get("lease_duration") or 0)
         renewable = bool(answer.get("renewable")) and ttl > 0
-        now = time.monotonic()
         lease = Lease(
             lease_id=str(lease_id),
             mount=mount,
@@ -193,6 +193,7 @@ class LeaseCache:
 
     def _renew(self, lease: Lease) -> None:
         increment = max(1, round(lease.ttl))
+        asked = time.monotonic()  # the granted TTL counts from about now: err on the early side
         try:
             answer = lease.client.sys.renew_lease(lease_id=lease.lease_id, increment=increment)
         except Exception as exc:  # the lease is gone, Vault is down, a timeout
@@ -201,14 +202,13 @@ class LeaseCache:
         answer = answer if isinstance(answer, dict) else {}
         granted = float(answer.get("lease_duration") or 0)
         warnings = answer.get("warnings") or []
-        now = time.monotonic()
         with self._cond:
             lease.renewals += 1
-            lease.expires = now + granted
+            lease.expires = asked + granted
             # Vault grants less than asked only when the role's max_ttl caps the lease (and
             # says so in a warning).
             lease.final = granted < increment or any("max_ttl" in str(w) for w in warnings)
-            lease.renew_due = float("inf") if lease.final else now + granted * _RENEW_AT
+            lease.renew_due = float("inf") if lease.final else asked + granted * _RENEW_AT
         if lease.final:
             log.info(
                 "vault-db: lease %s reached its max_ttl and ends in %.0f s; new connections "
