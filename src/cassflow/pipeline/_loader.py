@@ -59,17 +59,29 @@ def _locate(root: yaml.Node | None, loc: tuple[str | int, ...]) -> yaml.Node | N
     return best
 
 
-def _check_duplicate_keys(path: Path, node: yaml.Node) -> None:
+def _check_duplicate_keys(
+    path: Path, node: yaml.Node, inside: frozenset[int] = frozenset()
+) -> None:
+    """Refuse repeated keys, and aliases to a node that contains them (``a: &x {b: *x}``, a
+    value without end); ``inside`` holds the nodes on the way down."""
+    if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        return
+    if id(node) in inside:
+        raise PipelineError(
+            f"{_where(path, node)}: the anchor here is used by an alias inside its own value (a "
+            "value without end); repeat the value instead"
+        )
+    inside |= {id(node)}
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
             if key_node.value in seen:
                 raise PipelineError(f"{_where(path, key_node)}: duplicate key {key_node.value!r}")
             seen.add(key_node.value)
-            _check_duplicate_keys(path, value_node)
-    elif isinstance(node, yaml.SequenceNode):
+            _check_duplicate_keys(path, value_node, inside)
+    else:
         for item in node.value:
-            _check_duplicate_keys(path, item)
+            _check_duplicate_keys(path, item, inside)
 
 
 def _interpolate(value: Any, path: Path, env: Mapping[str, str], where: str) -> Any:
