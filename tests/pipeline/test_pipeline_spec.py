@@ -102,7 +102,9 @@ def test_mistakes_name_the_place(tmp_path: Path, change: tuple[str, str], expect
 def test_a_recursive_anchor_is_refused_where_it_is(tmp_path: Path) -> None:
     # An alias inside the node it names: a value without end (it used to hit RecursionError).
     text = "name: p\nconnections: &c\n  again: *c\nactivities: []\n"
-    with pytest.raises(PipelineError, match=r"pipeline.yaml:2:14: the anchor here is used by an alias inside"):
+    with pytest.raises(
+        PipelineError, match=r"pipeline.yaml:2:14: the anchor here is used by an alias inside"
+    ):
         load_pipeline(write(tmp_path, text), env={})
     # The same anchor used twice side by side is fine.
     shared = EXAMPLE.replace("keyspace: shop", "keyspace: &ks shop", 1)
