@@ -150,3 +150,42 @@ def test_what_cannot_be_rotated_is_refused_before_any_change(server: Any, tmp_pa
     assert str(SecretLocation.parse("${secret:file:/run/s.json#password}")) == (
         "${secret:file:/run/s.json#password}"
     )
+
+
+@pytest.fixture(scope="module")
+def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from openbao import running_openbao
+
+    with running_openbao(tmp_path_factory.mktemp("bao")) as running:
+        yield running
+
+
+def test_a_vault_secret_gets_a_new_version_with_the_new_password(
+    server: Any, superuser: Any, bao: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VAULT_ADDR", bao.address)
+    monkeypatch.setenv("VAULT_TOKEN", bao.token)
+    superuser.execute("CREATE ROLE loader3 WITH PASSWORD = 'third-Pw-3' AND LOGIN = true")
+    kv = bao.client.secrets.kv.v2
+    kv.create_or_update_secret(
+        path="shop/loader3",
+        secret={"password": "third-Pw-3", "note": "kept"},
+        mount_point="secret",
+    )
+
+    result = rotate(
+        username="loader3",
+        password="${secret:vault:secret/shop/loader3#password}",
+        login=_login(server),
+    )
+
+    latest = kv.read_secret_version(
+        path="shop/loader3", mount_point="secret", raise_on_deleted_version=True
+    )["data"]
+    assert latest["metadata"]["version"] == 2
+    assert latest["data"]["note"] == "kept"  # only the password field changed
+    new = latest["data"]["password"]
+    assert new != "third-Pw-3"
+    assert result.location == "${secret:vault:secret/shop/loader3#password}"
+    assert _can_login(server, "loader3", new)
+    assert not _can_login(server, "loader3", "third-Pw-3")

