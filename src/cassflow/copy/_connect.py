@@ -12,8 +12,17 @@ Without ``hosts`` (``None`` or an empty list) the connection starts an embedded
 (the pipeline runner passes ``<state dir>/dev/<name>`` so that separate commands of one project
 see the same tables), or in memory when that is ``None``.
 
-The password is a :class:`pydantic.SecretStr` and is read only when the driver's
-authenticator is built: it never appears in ``repr()``, in errors or in logs.
+The password is a :class:`pydantic.SecretStr`, usually a ``${secret:...}`` reference: it is
+resolved at each authentication (:class:`~cassflow.access._auth.SecretAuthProvider`), so a
+rotated secret is picked up by the next connection, and it never appears in ``repr()``, in
+errors or in logs.
+
+With ``guard=True`` (what pipelines and ``cassflow copy`` use) :meth:`session` returns a
+:class:`~cassflow.access._session.GuardedSession`: statements on a keyspace other than the
+connection's (and reads of its ``read_keyspaces`` and the system keyspaces) are refused before
+they are sent. ``identity`` (a :class:`~cassflow.access._identity.TaskIdentity`) names the
+task as the client's application name and version, which every connection sends in its
+STARTUP message (``system_views.clients.client_options`` shows them).
 """
 
 from __future__ import annotations
@@ -21,12 +30,12 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+from collections.abc import Collection
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from cassandra import ConsistencyLevel, DriverException
-from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import (
     EXEC_PROFILE_DEFAULT,
     Cluster,
@@ -36,6 +45,7 @@ from cassandra.cluster import (
 )
 from cassandra.policies import (
     DCAwareRoundRobinPolicy,
+    ExponentialReconnectionPolicy,
     FallthroughRetryPolicy,
     TokenAwarePolicy,
 )
@@ -43,6 +53,11 @@ from cassandra.query import tuple_factory
 from pydantic import SecretStr
 
 from cassflow import __version__
+from cassflow.access._auth import SecretAuthProvider
+from cassflow.access._guard import KeyspaceGuard
+from cassflow.access._identity import TaskIdentity
+from cassflow.access._session import GuardedSession
+from cassflow.access._startup import identified_connection_class
 from cassflow.copy._model import CopyError
 
 if TYPE_CHECKING:
@@ -64,6 +79,11 @@ _CONNECT_TIMEOUT = 10.0
 _CONTROL_TIMEOUT = 10.0
 # Schema agreement after DDL (ALTER TABLE ADD under the add_columns drift policy).
 _SCHEMA_AGREEMENT_WAIT = 30
+# Reconnecting to a node whose connections dropped (a restart, a rotation that closes
+# sessions): first after 0.2 s, doubling up to 10 s. The driver's default starts at 1 s and
+# grows to 10 minutes, longer than a copy's retries wait for a node to come back.
+_RECONNECT_BASE_DELAY = 0.2
+_RECONNECT_MAX_DELAY = 10.0
 
 
 def consistency_level(name: str) -> int:
@@ -81,6 +101,11 @@ class CassandraConnection:
     Nothing connects until :meth:`session` (or :meth:`table`) is first called. No ``hosts``
     (``None`` or empty) starts an embedded dev server on 127.0.0.1 and connects to it; its
     data lives in ``embedded_data_dir``, or in memory (gone on :meth:`close`) when ``None``.
+
+    ``guard`` binds the session to ``keyspace`` (reads also of ``read_keyspaces``); it is off
+    by default for callers that pass keyspaces of their own to sources and sinks, and on in
+    every connection a pipeline builds. ``allow_auth`` lets a guarded session manage roles.
+    ``identity``, when given, replaces ``application_name``/``application_version``.
     """
 
     def __init__(
@@ -100,6 +125,10 @@ class CassandraConnection:
         application_version: str = __version__,
         request_timeout: float = 30.0,
         embedded_data_dir: str | Path | None = None,
+        read_keyspaces: Collection[str] = (),
+        guard: bool = False,
+        allow_auth: bool = False,
+        identity: TaskIdentity | None = None,
     ) -> None:
         if password is not None and not isinstance(password, SecretStr):
             raise TypeError("password must be a pydantic.SecretStr")
@@ -119,13 +148,20 @@ class CassandraConnection:
         self.consistency = consistency_level(consistency)
         self.protocol_version = protocol_version
         self.ssl_context = ssl_context
-        self.application_name = application_name
-        self.application_version = application_version
+        #: The task behind the connection (None: only the application name/version below).
+        self.identity = identity
+        self.application_name = identity.application_name if identity else application_name
+        self.application_version = identity.application_version if identity else application_version
+        #: Other keyspaces a guarded session may read.
+        self.read_keyspaces = tuple(read_keyspaces)
+        self.guard = guard
+        self.allow_auth = allow_auth
         self.request_timeout = request_timeout
         self.embedded_data_dir = Path(embedded_data_dir) if embedded_data_dir is not None else None
         self._lock = threading.Lock()
         self._cluster: Cluster | None = None
         self._session: Session | None = None
+        self._guarded: GuardedSession | None = None
         self._server: DevServer | None = None
 
     def __repr__(self) -> str:
@@ -147,7 +183,7 @@ class CassandraConnection:
         processes to connect to; None for a connection to a cluster."""
         if self.hosts is not None:
             return None
-        self.session()
+        self.unguarded_session()
         assert self._server is not None
         return self._server.host, self._server.port
 
@@ -164,12 +200,31 @@ class CassandraConnection:
     @property
     def cluster(self) -> Cluster:
         """The driver Cluster (connecting first if needed): metadata, token map, shutdown."""
-        self.session()
+        self.unguarded_session()
         assert self._cluster is not None
         return self._cluster
 
     def session(self) -> Session:
-        """The driver Session, created on first use (from any thread, exactly once)."""
+        """The driver Session, created on first use (from any thread, exactly once); with
+        ``guard``, wrapped in a :class:`GuardedSession` (the same interface)."""
+        if not self.guard:
+            return self.unguarded_session()
+        guarded = self._guarded
+        if guarded is not None:
+            return guarded
+        session = self.unguarded_session()
+        with self._lock:
+            if self._guarded is None or self._guarded.unguarded is not session:
+                guard = KeyspaceGuard(
+                    self.keyspace, self.read_keyspaces, allow_auth=self.allow_auth, name=self.name
+                )
+                self._guarded = GuardedSession(session, guard)
+            return self._guarded
+
+    def unguarded_session(self) -> Session:
+        """The driver Session itself, even when ``guard`` is set: for cassflow's own
+        bookkeeping statements (checkpoints in a keyspace the pipeline file names), never for
+        statements a user wrote."""
         session = self._session
         if session is not None:
             return session
@@ -194,8 +249,14 @@ class CassandraConnection:
                 ssl_context=self.ssl_context,
                 application_name=self.application_name,
                 application_version=self.application_version,
+                connection_class=identified_connection_class(
+                    self.application_name, self.application_version
+                ),
                 connect_timeout=_CONNECT_TIMEOUT,
                 control_connection_timeout=_CONTROL_TIMEOUT,
+                reconnection_policy=ExponentialReconnectionPolicy(
+                    _RECONNECT_BASE_DELAY, _RECONNECT_MAX_DELAY
+                ),
                 max_schema_agreement_wait=_SCHEMA_AGREEMENT_WAIT,
                 **self._version_option(),
             )
@@ -243,11 +304,11 @@ class CassandraConnection:
         )
         return ["127.0.0.1"], server.port
 
-    def _auth_provider(self) -> PlainTextAuthProvider | None:
+    def _auth_provider(self) -> SecretAuthProvider | None:
         if self.username is None:
             return None
-        password = "" if self._password is None else self._password.get_secret_value()
-        return PlainTextAuthProvider(username=self.username, password=password)
+        # Resolved at each authentication: a rotated secret reaches the next connection.
+        return SecretAuthProvider(self.username, self._password)
 
     def _profile(self, **kwargs: Any) -> ExecutionProfile:
         # A policy instance per profile: the driver tells each profile's policy about hosts
@@ -342,6 +403,7 @@ class CassandraConnection:
         """Shut down the driver cluster and the embedded dev server, if any."""
         with self._lock:
             cluster, self._cluster, self._session = self._cluster, None, None
+            self._guarded = None
             if cluster is not None:
                 cluster.shutdown()
             self._stop_server()

@@ -482,6 +482,7 @@ class Executor:
                 username=s.username,
                 connection_stage=s.stage,
                 protocol_version=s.protocol_version,
+                client_options=s.client_options,
                 driver_name=s.driver_name,
                 driver_version=s.driver_version,
                 request_count=s.requests,

@@ -73,6 +73,8 @@ class ClientSession:
     protocol_version: int | None = None
     driver_name: str | None = None
     driver_version: str | None = None
+    #: Every STARTUP option, keys upper-cased (as Cassandra 4.1 keeps them).
+    client_options: dict[str, str] | None = None
     username: str | None = None
     keyspace: str | None = None
     requests: int = 0
@@ -263,6 +265,7 @@ class _Client:
         compression = options.get("COMPRESSION")
         if compression is not None and compression.lower() not in SUPPORTED_COMPRESSION:
             return ProtocolViolation(message=f"Unknown compression algorithm: {compression}")
+        self.session.client_options = {key.upper(): value for key, value in options.items()}
         self.session.driver_name = options.get("DRIVER_NAME")
         self.session.driver_version = options.get("DRIVER_VERSION")
         if self.server.authenticator is not None:

@@ -1,25 +1,32 @@
 """From specs to parts: connections, sources and sinks built from a pipeline's datasets.
 
 Relative file paths are resolved against a base directory (the pipeline file's directory),
-secret references are resolved here, at the last moment, into ``SecretStr`` values, and
-Cassandra connections are opened once per run and shared by every activity that names them.
+secret references are resolved here, at the last moment, into ``SecretStr`` values (a Cassandra
+password at each authentication, so a rotated one is picked up), and Cassandra connections are
+opened once per run and shared by every activity that names them. Every connection is bound
+to its keyspace (the keyspace guard refuses statements on others, reads of its
+``read_keyspaces`` aside), speaks TLS when its spec says so, and carries the run's identity.
 """
 
 from __future__ import annotations
 
 import os
+import ssl
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
 from cassflow.access import resolve_secrets
+from cassflow.access._identity import TaskIdentity
+from cassflow.access._tls import tls_context
 from cassflow.copy._cassandra import CassandraSink, CassandraSource
 from cassflow.copy._connect import CassandraConnection
 from cassflow.copy._files import FileSink, FileSource
 from cassflow.copy._model import CopyError, Sink, Source
 from cassflow.copy._sql import SqlSink, SqlSource
 from cassflow.copy._throttle import AimdThrottle
+from cassflow.errors import CassflowError
 from cassflow.pipeline._spec import (
     ConnectionSpec,
     DatasetSpec,
@@ -42,10 +49,13 @@ class Connections:
         *,
         state_dir: Path,
         application_name: str = "cassflow",
+        identity: TaskIdentity | None = None,
     ) -> None:
         self.specs = specs
         self.state_dir = state_dir
         self.application_name = application_name
+        #: The run's identity, sent by every connection (else just ``application_name``).
+        self.identity = identity
         self._open: dict[str, CassandraConnection] = {}
 
     def get(self, name: str) -> CassandraConnection:
@@ -64,13 +74,18 @@ class Connections:
             port=spec.port,
             keyspace=spec.keyspace,
             username=auth.username if auth else None,
-            password=resolve_secrets(auth.password) if auth and auth.password else None,
+            # The reference itself: resolved at each authentication.
+            password=auth.password if auth and auth.password else None,
             local_dc=spec.local_dc,
             consistency=spec.consistency or "LOCAL_ONE",
             protocol_version=spec.protocol_version,
+            ssl_context=_ssl_context(name, spec),
             application_name=self.application_name,
             request_timeout=spec.request_timeout,
             embedded_data_dir=spec.data_dir or str(self.state_dir / "dev" / name),
+            read_keyspaces=spec.read_keyspaces,
+            guard=True,
+            identity=self.identity,
         )
         self._open[name] = connection
         return connection
@@ -159,6 +174,23 @@ class DatasetFactory:
         if spec.table is None:
             raise CopyError("a SQL dataset written to needs a 'table' (a query is read-only)")
         return SqlSink(_sql_url(spec), table=spec.table, create=spec.create, mode=spec.mode)
+
+
+def _ssl_context(name: str, spec: ConnectionSpec) -> ssl.SSLContext | None:
+    """The TLS context of a connection's ``tls:`` block (None without one)."""
+    tls = spec.tls
+    if tls is None:
+        return None
+    try:
+        return tls_context(
+            tls.ca_file,
+            tls.cert_file,
+            tls.key_file,
+            resolve_secrets(tls.key_password),
+            check_hostname=tls.check_hostname,
+        )
+    except CassflowError as exc:
+        raise CopyError(f"connection {name}: tls: {exc}") from None
 
 
 def _sql_url(spec: SqlDatasetSpec) -> SecretStr:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cassflow.access._identity import TaskIdentity, use_identity
 from cassflow.copy._checkpoint import (
     CheckpointError,
     CheckpointStore,
@@ -183,10 +184,14 @@ class PipelineRunner:
         activity: the report says what failed and why."""
         started = time.monotonic()
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        # The sessions (shared by the activities) carry the run's identity; log records carry
+        # the activity's too.
+        identity = TaskIdentity.from_environment(self.spec.name, run_id=self.run_id)
         connections = Connections(
             dict(self.spec.connections),
             state_dir=self.state_dir,
             application_name=f"cassflow:{self.spec.name}",
+            identity=identity,
         )
         try:
             store = self._store(connections)
@@ -211,7 +216,8 @@ class PipelineRunner:
                         )
                     )
                     continue
-                outcome = self._activity(activity, store, connections, factory)
+                with use_identity(identity.for_activity(activity.name)):
+                    outcome = self._activity(activity, store, connections, factory)
                 report.activities.append(outcome)
                 if outcome.status not in ("done", "already_done"):
                     failed.add(activity.name)
@@ -230,7 +236,9 @@ class PipelineRunner:
         connection = connections.get(checkpoints.connection)
         keyspace = checkpoints.keyspace or self.spec.connections[checkpoints.connection].keyspace
         try:
-            return CassandraCheckpointStore(connection.session(), keyspace, checkpoints.table)
+            # cassflow's own bookkeeping, in a keyspace the file names: not keyspace-guarded.
+            session = connection.unguarded_session()
+            return CassandraCheckpointStore(session, keyspace, checkpoints.table)
         except CheckpointError as exc:
             raise CopyError(f"checkpoints: {exc}") from exc
 

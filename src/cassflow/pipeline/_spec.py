@@ -59,6 +59,19 @@ class AuthSpec(_Model):
     dynamic: bool = False
 
 
+class TlsSpec(_Model):
+    """TLS to the cluster: the CA that signed the nodes' certificates, and a client certificate
+    for clusters that require one. Relative paths are relative to the working directory."""
+
+    ca_file: str
+    cert_file: str | None = None
+    key_file: str | None = None
+    #: The client key's password: write a ``${secret:...}`` reference.
+    key_password: SecretStr | None = None
+    #: Check that a node's certificate names the address it is reached at.
+    check_hostname: bool = True
+
+
 class ConnectionSpec(_Model):
     """A Cassandra connection bound to one keyspace. No ``hosts``: the embedded dev server."""
 
@@ -68,6 +81,7 @@ class ConnectionSpec(_Model):
     #: Other keyspaces this connection may read.
     read_keyspaces: list[Name] = []
     auth: AuthSpec | None = None
+    tls: TlsSpec | None = None
     local_dc: str | None = None
     #: Default consistency of reads and writes (dsbulk's default: LOCAL_ONE).
     consistency: str | None = None
