@@ -189,3 +189,22 @@ def test_a_vault_secret_gets_a_new_version_with_the_new_password(
     assert result.location == "${secret:vault:secret/shop/loader3#password}"
     assert _can_login(server, "loader3", new)
     assert not _can_login(server, "loader3", "third-Pw-3")
+
+
+def test_the_command_names_what_it_cannot_rotate(tmp_path: Path) -> None:
+    from commands import run_cassflow
+
+    connections = tmp_path / "connections.yaml"
+    connections.write_text(
+        "connections:\n"
+        "  open: {hosts: [127.0.0.1], keyspace: shop}\n"
+        "  embedded: {keyspace: shop, auth: {username: u, password: '${secret:env:X}'}}\n"
+    )
+    for name, expected in (
+        ("open", "connection open has no username and password to rotate"),
+        ("embedded", "connection embedded has no hosts"),
+        ("nope", "no connection called 'nope' (known: embedded, open)"),
+    ):
+        result = run_cassflow(["rotate", name, "--connections", str(connections)], cwd=tmp_path)
+        assert result.returncode == 2, result.stderr
+        assert expected in result.stderr
