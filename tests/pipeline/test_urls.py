@@ -88,3 +88,29 @@ def test_a_directory_needs_a_format() -> None:
     spec = dataset_from_url("out/orders/", connections={}, file_format="parquet")
     assert isinstance(spec, FileDatasetSpec)
     assert spec.format == "parquet"
+
+
+def test_one_implied_connection_for_two_keyspaces_writes_the_target_reads_the_source() -> None:
+    connections: dict[str, ConnectionSpec] = {}
+    implied: set[str] = set()
+    source = dataset_from_url("cassandra://dev/ks1.a", connections=connections, implied=implied)
+    target = dataset_from_url("cassandra://dev/ks2.b", connections=connections, implied=implied)
+    assert (source.keyspace, target.keyspace) == ("ks1", "ks2")  # type: ignore[union-attr]
+    assert connections["dev"].keyspace == "ks2"
+    assert connections["dev"].read_keyspaces == ["ks1"]
+    for url in ("cassandra://10.0.0.5/ks1.a", "cassandra://10.0.0.5/ks2.b"):
+        dataset_from_url(url, connections=connections, implied=implied)
+    address = connections["host_10_0_0_5"]
+    assert (address.keyspace, address.read_keyspaces, address.hosts) == (
+        "ks2",
+        ["ks1"],
+        ["10.0.0.5"],
+    )
+
+
+def test_a_connection_of_the_file_keeps_its_binding() -> None:
+    connections = {"shop": ConnectionSpec(hosts=["10.0.0.5"], keyspace="shop")}
+    implied: set[str] = set()
+    dataset_from_url("cassandra://shop/other.t", connections=connections, implied=implied)
+    assert connections["shop"].keyspace == "shop"
+    assert implied == set()

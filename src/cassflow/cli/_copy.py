@@ -313,9 +313,11 @@ def copy(
     console = Console(stderr=True)
     try:
         named = load_connections(connections) if connections else {}
+        implied: set[str] = set()  # connections the URLs imply, bound to the target's keyspace
         source_spec = dataset_from_url(
             source,
             connections=named,
+            implied=implied,
             file_format=from_format,
             options=_key_values(from_option, "--from-option"),
             query=query,
@@ -323,6 +325,7 @@ def copy(
         target_spec = dataset_from_url(
             target,
             connections=named,
+            implied=implied,
             file_format=to_format,
             options=_key_values(to_option, "--to-option"),
         )

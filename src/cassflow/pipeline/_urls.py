@@ -6,6 +6,9 @@
   but looks like an address
   (``10.0.0.5``, ``db.example.com:9042``, ``localhost``) is a cluster without credentials;
   any other name is an embedded dev server of that name (data kept under the state directory).
+  Such an implied connection is bound to the URL's keyspace; when both URLs of one copy imply
+  the same connection with different keyspaces, it is bound to the target's and may read the
+  source's (pass the same ``implied`` set to both calls, source first).
 * ``postgresql://...#<table>``, ``sqlite:///path.db#<table>``, ``mysql+pymysql://...#<table>``:
   a SQL table (the fragment names it), or a query given with ``--query``. Put the password in
   as ``${secret:env:PGPASSWORD}``, not in clear.
@@ -58,11 +61,13 @@ def dataset_from_url(
     options: dict[str, Any] | None = None,
     storage: dict[str, Any] | None = None,
     query: str | None = None,
+    implied: set[str] | None = None,
 ) -> DatasetSpec:
-    """The dataset ``url`` stands for; a connection it implies is added to ``connections``."""
+    """The dataset ``url`` stands for; a connection it implies is added to ``connections``
+    and its name to ``implied`` (see the module docstring)."""
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     if scheme == "cassandra":
-        return _table(url, connections, options or {})
+        return _table(url, connections, options or {}, implied)
     if scheme.split("+", 1)[0] in _SQL_SCHEMES:
         base, _, table = url.partition("#")
         if not table and query is None:
@@ -80,28 +85,52 @@ def dataset_from_url(
 
 
 def _table(
-    url: str, connections: dict[str, ConnectionSpec], options: dict[str, Any]
+    url: str,
+    connections: dict[str, ConnectionSpec],
+    options: dict[str, Any],
+    implied: set[str] | None,
 ) -> TableDatasetSpec:
     rest = url.split("://", 1)[1]
     name, _, path = rest.partition("/")
     keyspace, dot, table = path.partition(".")
     if not name or not dot or not keyspace or not table:
         raise CopyError(f"{url}: expected cassandra://<connection>/<keyspace>.<table>")
-    if name in connections:
-        connection = name
-    elif _ADDRESS.match(name):
-        host, _, port = name.rpartition(":") if name.count(":") == 1 else (name, "", "")
-        connection = "host_" + re.sub(r"\W", "_", name)
-        connections[connection] = ConnectionSpec(
-            hosts=[host.strip("[]")], port=int(port or 9042), keyspace=keyspace
-        )
+    if name in connections and (implied is None or name not in implied):
+        connection = name  # a connection of the file (or of an earlier, separate call)
     else:
-        connection = name
-        connections[connection] = ConnectionSpec(keyspace=keyspace)
+        if _ADDRESS.match(name) and name not in connections:
+            host, _, port = name.rpartition(":") if name.count(":") == 1 else (name, "", "")
+            connection = "host_" + re.sub(r"\W", "_", name)
+            spec = ConnectionSpec(
+                hosts=[host.strip("[]")], port=int(port or 9042), keyspace=keyspace
+            )
+        else:
+            connection = name
+            spec = ConnectionSpec(keyspace=keyspace)
+        _imply(connections, connection, spec, implied)
     # --from-option / --to-option set the table dataset's settings (batch_size, consistency...).
     return TableDatasetSpec.model_validate(
         {**options, "connection": connection, "table": table, "keyspace": keyspace}
     )
+
+
+def _imply(
+    connections: dict[str, ConnectionSpec],
+    name: str,
+    spec: ConnectionSpec,
+    implied: set[str] | None,
+) -> None:
+    """Add an implied connection, or rebind one an earlier URL of the same copy implied: to
+    this (later: the target's) keyspace, the earlier one kept readable."""
+    before = connections.get(name)
+    if before is not None and before.keyspace != spec.keyspace:
+        readable = sorted({*before.read_keyspaces, before.keyspace} - {spec.keyspace})
+        spec = before.model_copy(update={"keyspace": spec.keyspace, "read_keyspaces": readable})
+    elif before is not None:
+        spec = before
+    connections[name] = spec
+    if implied is not None:
+        implied.add(name)
 
 
 def _hide(url: str) -> str:
