@@ -280,8 +280,8 @@ def test_yaml_rules_without_validation(tmp_path: Path) -> None:
 
 def test_yaml_that_is_not_cassflows_is_skipped_and_recursion_is_safe(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_text("services: {db: {environment: {PASSWORD: x}}}\n")
-    # An anchor that contains itself: the pipeline loader recurses without end on it, the
-    # doctor reports that and still runs its own checks.
+    # An anchor that contains itself: the pipeline loader refuses it (a value without end),
+    # the doctor reports that and still runs its own checks.
     (tmp_path / "loop.yaml").write_text("connections: &c\n  again: *c\n")
     (tmp_path / "deep.yaml").write_text("a: " + "[" * 3000 + "]" * 3000 + "\n")
     report = lint_paths([tmp_path], validate=_validate)
@@ -292,7 +292,8 @@ def test_yaml_that_is_not_cassflows_is_skipped_and_recursion_is_safe(tmp_path: P
             "loop.yaml",
             1,
             "invalid-pipeline",
-            "cannot validate, the pipeline loader failed (RecursionError)",
+            "the anchor here is used by an alias inside its own value (a value without end); "
+            "repeat the value instead",
         ),
         ("loop.yaml", 2, "no-keyspace", "connection 'again' has no keyspace"),
     }

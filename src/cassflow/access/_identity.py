@@ -146,6 +146,11 @@ def current_identity() -> TaskIdentity | None:
     return _CURRENT.get() or _process_identity[0]
 
 
+def set_process_identity(identity: TaskIdentity) -> None:
+    """Make ``identity`` this whole process's (a worker process that works for one task)."""
+    _process_identity[0] = identity
+
+
 @contextmanager
 def use_identity(identity: TaskIdentity) -> Iterator[TaskIdentity]:
     """Make ``identity`` the current one within the block (log records carry it)."""

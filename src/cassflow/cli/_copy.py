@@ -144,6 +144,7 @@ def _execute(
 ) -> None:
     from contextlib import nullcontext
 
+    from cassflow.access._identity import install_identity_filter
     from cassflow.copy._model import CopyError
     from cassflow.copy._server_warnings import (
         DRIVER_LOGGER,
@@ -153,7 +154,11 @@ def _execute(
     from cassflow.observe import CopyMetrics
     from cassflow.pipeline._run import PipelineRunner
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    # Every line names the task it comes from: pipeline, activity, run (or the Airflow task).
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s [%(identity)s] %(name)s: %(message)s"
+    )
+    install_identity_filter()
     logging.getLogger("cassandra.cluster").addFilter(quiet_negotiation)
     server_warnings = RepeatedServerWarnings()
     logging.getLogger(DRIVER_LOGGER).addFilter(server_warnings)

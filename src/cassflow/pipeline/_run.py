@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cassflow.access._identity import TaskIdentity, use_identity
+from cassflow.access._identity import TaskIdentity, current_identity, use_identity
 from cassflow.copy._checkpoint import (
     CheckpointError,
     CheckpointStore,
@@ -363,6 +363,7 @@ class PipelineRunner:
             run_key=f"{self.run_id}/{name}",
             application_name=f"cassflow:{self.spec.name}",
             processes=processes,
+            identity=current_identity(),
         )
         observer = self.metrics.for_sink(self.spec.name, name) if self.metrics else None
         log.info("%s: %d worker processes", name, processes)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
+from cassflow.access._identity import TaskIdentity, install_identity_filter, set_process_identity
 from cassflow.copy._files import FileSource
 from cassflow.copy._mapping import ColumnMap
 from cassflow.copy._model import Source
@@ -76,6 +77,8 @@ class WorkerPayload:
     application_name: str
     #: Worker processes at most (fewer when there are fewer slices to do).
     processes: int
+    #: The activity's identity: the workers' sessions and log lines carry it.
+    identity: TaskIdentity | None = None
 
 
 def process_slices(
@@ -96,13 +99,19 @@ def process_slices(
 def build_worker_parts(payload: WorkerPayload, workers: int) -> WorkerParts:
     """In a worker process, one of ``workers``: open the connections, the source and the
     prepared sink."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, format="%(levelname)s [%(identity)s] %(name)s: %(message)s"
+    )
+    install_identity_filter()
+    if payload.identity is not None:
+        set_process_identity(payload.identity)
     logging.getLogger("cassandra.cluster").addFilter(quiet_negotiation)
     logging.getLogger(DRIVER_LOGGER).addFilter(RepeatedServerWarnings())
     connections = Connections(
         dict(payload.connections),
         state_dir=Path(payload.state_dir),
         application_name=payload.application_name,
+        identity=payload.identity,
     )
     try:
         factory = DatasetFactory(connections, Path(payload.base_dir))
