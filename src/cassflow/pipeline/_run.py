@@ -39,6 +39,7 @@ from cassflow.copy._throttle import AimdThrottle
 from cassflow.cql import CqlError, script_statements
 from cassflow.observe import CopyMetrics
 from cassflow.pipeline._build import Connections, DatasetFactory
+from cassflow.pipeline._dynamic import ActivityConnections, uses_dynamic_credentials
 from cassflow.pipeline._spec import (
     ActivitySpec,
     CopySpec,
@@ -275,6 +276,10 @@ class PipelineRunner:
         started = time.monotonic()
         kind = _kind(activity)
         outcome = ActivityOutcome(activity.name, kind, "done")
+        if uses_dynamic_credentials(self.spec):
+            # Dynamic connections log in with a lease of this activity's own, dropped after it.
+            connections = ActivityConnections(connections, self.spec, activity.name, self.base_dir)
+            factory = DatasetFactory(connections, self.base_dir)
         try:
             if activity.copy_ is not None:
                 outcome.report = self._copy(activity.name, activity.copy_, store, factory)
@@ -291,6 +296,9 @@ class PipelineRunner:
             log.exception("activity %s failed", activity.name)
             outcome.status = "failed"
             outcome.message = f"{type(exc).__name__}: {exc}"
+        finally:
+            if isinstance(connections, ActivityConnections):
+                connections.close()
         outcome.seconds = time.monotonic() - started
         return outcome
 
@@ -353,7 +361,8 @@ class PipelineRunner:
                 if address is not None:
                     embedded[dataset.connection] = address
         payload = WorkerPayload(
-            connections=dict(self.spec.connections),
+            # The activity's connections: a dynamic one's holds its lease's credentials.
+            connections=dict(factory.connections.specs),
             source=self.spec.datasets[spec.source],
             target=target,
             copy=spec,

@@ -55,8 +55,18 @@ class AuthSpec(_Model):
 
     username: str | None = None
     password: SecretStr | None = None
-    #: Issue a short-lived least-privilege role for each task instead (see the access docs).
+    #: These are a broker's credentials: each activity logs in as a role issued for it alone
+    #: (a lease with exactly its grants), dropped when it ends (docs/credentials.md).
     dynamic: bool = False
+    #: How long such a role lives at most (``30m``, ``2h``): past it, ``creds reap`` drops it.
+    lease_ttl: str = "1h"
+
+    @field_validator("lease_ttl")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        if parse_duration(value) <= 0:
+            raise ValueError("lease_ttl must be a positive duration such as 30m or 2h")
+        return value
 
 
 class TlsSpec(_Model):
@@ -90,6 +100,19 @@ class ConnectionSpec(_Model):
     request_timeout: Annotated[float, Field(gt=0)] = 30.0
     #: Where the embedded dev server keeps its data (no ``hosts``); default .cassflow/dev/<name>.
     data_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _dynamic_needs_a_broker(self) -> ConnectionSpec:
+        auth = self.auth
+        if auth is not None and auth.dynamic:
+            if not self.hosts:
+                raise ValueError(
+                    "auth.dynamic needs a cluster with authentication (hosts); the embedded "
+                    "dev server runs without it"
+                )
+            if auth.username is None or auth.password is None:
+                raise ValueError("auth.dynamic needs the broker's username and password")
+        return self
 
 
 class FileDatasetSpec(_Model):
