@@ -1,0 +1,602 @@
+"""The proxy's CQL server: speaks the native protocol to clients, forwards what policy allows.
+
+Clients (unmodified drivers, cqlsh) connect as to Cassandra. Each connection is driven by a
+:class:`cassflow.protocol.Connection` in the server role, so framing, v5 segments, LZ4
+compression, version negotiation (an unsupported version is refused as Cassandra refuses it)
+and malformed frames (a PROTOCOL_ERROR answer, or the connection closed when the byte stream
+cannot be trusted) behave as Cassandra's. The proxy always asks for authentication
+(``org.apache.cassandra.auth.PasswordAuthenticator``, SASL PLAIN) and hands the username and
+password to the injected ``authenticate`` callable.
+
+Two callables are the extension points the policy layer plugs into:
+
+* ``authenticate(username, password) -> identity`` runs in a worker thread (it may fetch
+  keys); an exception refuses the login, its message becoming the AUTHENTICATION ERROR text.
+  The password never appears in that text (it is masked if the callable quotes it).
+* ``authorize(identity, request) -> str | None`` runs on the event loop for every QUERY,
+  PREPARE, EXECUTE and BATCH before anything is sent upstream; None allows, a string refuses
+  with an UNAUTHORIZED (0x2100) error carrying it. An exception refuses too (fail closed).
+
+``on_request_done(identity, request, outcome, latency_s, rows)`` is called once per request
+that reached ``authorize``, when its answer is sent: audit and metrics hang off it.
+
+REGISTER is answered READY and no EVENT is ever pushed: topology and status events would name
+the upstream nodes, which clients must not see, and schema events are not needed for
+correctness (drivers refresh their schema metadata after their own DDL's SCHEMA_CHANGE
+result, which is forwarded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from cassflow.cql import CqlError, Use, parse_statement
+from cassflow.protocol import (
+    CLOSED,
+    NEED_DATA,
+    SUPPORTED_COMPRESSION,
+    Authenticate,
+    AuthResponse,
+    AuthSuccess,
+    BadCredentials,
+    Batch,
+    ColumnSpec,
+    Connection,
+    Envelope,
+    ErrorMessage,
+    Execute,
+    Message,
+    Opcode,
+    Options,
+    Prepare,
+    PreparedResult,
+    ProtocolError,
+    ProtocolViolation,
+    Query,
+    Ready,
+    Register,
+    RemoteProtocolError,
+    Role,
+    RowsResult,
+    ServerError,
+    SetKeyspaceResult,
+    Startup,
+    Supported,
+    Unauthorized,
+)
+from cassflow.proxy._system_rewrite import (
+    ProxyAddress,
+    SystemTable,
+    rewrite_rows,
+    system_table_of,
+)
+from cassflow.proxy._upstream import UpstreamConfig, UpstreamError, UpstreamPool
+
+log = logging.getLogger(__name__)
+
+#: The authenticator class drivers expect for username/password logins.
+PASSWORD_AUTHENTICATOR: Final = "org.apache.cassandra.auth.PasswordAuthenticator"
+_READ_CHUNK: Final = 1 << 16
+_DEFAULT_CQL_VERSION: Final = ("3.4.6",)
+_START_TIMEOUT: Final = 30.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyRequest:
+    """One request as ``authorize`` sees it.
+
+    ``keyspace`` is the client's session keyspace (from its USE; a v5 request may name its
+    own in ``message``). ``prepared_id`` is set for EXECUTE.
+    """
+
+    opcode: Opcode
+    stream: int
+    protocol_version: int
+    message: Message
+    keyspace: str | None
+    prepared_id: bytes | None = None
+    client_address: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestOutcome:
+    """How a request ended.
+
+    ``decision`` is the proxy's; ``error_code``/``error_message`` describe an ERROR answer
+    (the node's, or the proxy's own: UNAUTHORIZED for a denial, OVERLOADED when no upstream
+    stream was free). ``prepared_id`` is the id a PREPARE got; ``keyspace`` the one a USE set.
+    """
+
+    decision: Literal["allowed", "denied"]
+    denial: str | None = None
+    error_code: int | None = None
+    error_message: str | None = None
+    prepared_id: bytes | None = None
+    keyspace: str | None = None
+
+
+AuthenticateFn = Callable[[str, str], Any]
+AuthorizeFn = Callable[[Any, ProxyRequest], "str | None"]
+RequestDoneFn = Callable[[Any, ProxyRequest, RequestOutcome, float, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class _SystemPrepared:
+    table: SystemTable
+    columns: tuple[ColumnSpec, ...] | None
+
+
+class _Client:
+    """One client connection: reads requests, answers them, forwards the allowed ones."""
+
+    def __init__(
+        self, proxy: ProxyServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.proxy = proxy
+        self.reader = reader
+        self.writer = writer
+        self.conn = Connection(Role.SERVER, supported_versions=proxy.protocol_versions)
+        self.identity: Any = None
+        self.keyspace: str | None = None
+        peer = writer.get_extra_info("peername") or ("", 0)
+        self.peer = f"{peer[0]}:{peer[1]}"
+        sockname = writer.get_extra_info("sockname") or (proxy.listen_host, 0)
+        self.address = ProxyAddress(proxy.advertised_host or sockname[0], proxy.port)
+        self.closed = False
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
+        self._loop = asyncio.get_running_loop()
+
+    # --- output ------------------------------------------------------------------------------
+
+    def _send(self, envelope: Envelope) -> None:
+        if self.closed:
+            return
+        try:
+            data = self.conn.send(envelope)
+        except ProtocolError as exc:
+            log.warning("cannot answer stream %s of %s: %s", envelope.stream, self.peer, exc)
+            try:
+                data = self.conn.send(
+                    Envelope(stream=envelope.stream, message=ServerError(message=str(exc)))
+                )
+            except ProtocolError:
+                self.close()
+                return
+        self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        self._out.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        out, self._out = self._out, []
+        if out and not self.closed:
+            try:
+                self.writer.write(b"".join(out))
+            except (ConnectionError, OSError, RuntimeError):
+                self.close()
+
+    def close(self) -> None:
+        """Write what is queued and close."""
+        if self.closed:
+            return
+        self._flush()
+        self.closed = True
+        self.writer.close()
+
+    # --- input -------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while not self.closed:
+                data = await self.reader.read(_READ_CHUNK)
+                self.conn.receive_data(data)
+                if not await self._drain():
+                    break
+                self._flush()
+                await self.writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        except Exception:  # a bug must cost this connection only, never the proxy
+            log.exception("client %s: unexpected error", self.peer)
+        finally:
+            self.close()
+
+    async def _drain(self) -> bool:
+        """Handle every complete request received; False once the connection must end."""
+        while not self.closed:
+            try:
+                event = self.conn.next_event()
+            except RemoteProtocolError as exc:
+                if exc.reply:
+                    self._write(exc.reply)
+                log.debug("client %s broke the protocol: %s", self.peer, exc)
+                if exc.fatal:
+                    return False
+                continue
+            except ProtocolError as exc:
+                log.debug("client %s: %s", self.peer, exc)
+                return False
+            if event is NEED_DATA:
+                return True
+            if event is CLOSED:
+                return False
+            assert isinstance(event, Envelope)
+            await self._handle(event)
+        return False
+
+    async def _handle(self, request: Envelope) -> None:
+        message = request.message
+        if isinstance(message, Options):
+            self._answer(request, self.proxy.supported())
+        elif isinstance(message, Startup):
+            self._answer(request, self._startup(message))
+        elif isinstance(message, AuthResponse):
+            self._answer(request, await self._login(message))
+        elif isinstance(message, Register):
+            self._answer(request, Ready())  # no events are ever pushed (module docstring)
+        elif isinstance(message, Query | Prepare | Execute | Batch):
+            await self._forward(request)
+        else:  # the codec lets only requests through
+            self._answer(request, ServerError(message=f"unexpected {message.opcode.name}"))
+
+    def _answer(self, request: Envelope, message: Message) -> None:
+        self._send(Envelope(stream=request.stream, message=message))
+
+    def _startup(self, startup: Startup) -> Message:
+        cql_version = startup.options.get("CQL_VERSION")
+        if cql_version is None:
+            return ProtocolViolation(message="CQL_VERSION is mandatory")
+        if not cql_version.startswith("3."):
+            return ProtocolViolation(message=f"Unknown CQL version {cql_version}")
+        compression = startup.compression
+        if compression is not None and compression.lower() not in SUPPORTED_COMPRESSION:
+            return ProtocolViolation(message=f"Unknown compression algorithm: {compression}")
+        return Authenticate(authenticator=PASSWORD_AUTHENTICATOR)
+
+    async def _login(self, response: AuthResponse) -> Message:
+        # SASL PLAIN: [authzid] NUL authcid NUL password.
+        parts = (response.token or b"").split(b"\x00")
+        if len(parts) != 3:
+            return BadCredentials(message="Authentication failed: malformed SASL PLAIN token")
+        username = parts[1].decode("utf-8", "replace")
+        password = parts[2].decode("utf-8", "replace")
+        try:
+            identity = await self._loop.run_in_executor(
+                None, self.proxy.authenticate, username, password
+            )
+        except Exception as exc:
+            text = str(exc) or "Bad credentials"
+            if password:
+                text = text.replace(password, "***")
+            return BadCredentials(message=text)
+        self.identity = identity
+        return AuthSuccess(token=None)
+
+    # --- forwarding --------------------------------------------------------------------------
+
+    async def _forward(self, envelope: Envelope) -> None:
+        started = self._loop.time()
+        message = envelope.message
+        assert self.conn.version is not None
+        version = int(self.conn.version)
+        request = ProxyRequest(
+            opcode=message.opcode,
+            stream=envelope.stream,
+            protocol_version=version,
+            message=message,
+            keyspace=self.keyspace,
+            prepared_id=message.query_id if isinstance(message, Execute) else None,
+            client_address=self.peer,
+        )
+        try:
+            denial = self.proxy.authorize(self.identity, request)
+        except Exception:
+            log.exception("authorize raised for %s; refusing (fail closed)", self.peer)
+            denial = "Access denied: the authorization check failed"
+        if denial is not None:
+            self._answer(envelope, Unauthorized(message=denial))
+            outcome = RequestOutcome(
+                decision="denied",
+                denial=denial,
+                error_code=int(Unauthorized.code),
+                error_message=denial,
+            )
+            self.proxy.request_done(self.identity, request, outcome, started, 0)
+            return
+        system = self._system_table(message)
+        try:
+            upstream = await self.proxy.pool.acquire(version, _route_keyspace(message, self))
+            upstream.submit(envelope, lambda answer: self._relay(request, answer, system, started))
+        except (UpstreamError, ProtocolError) as exc:
+            error = exc.answer if isinstance(exc, UpstreamError) else ServerError(message=str(exc))
+            self._answer(envelope, error)
+            outcome = RequestOutcome(
+                decision="allowed", error_code=int(error.code), error_message=error.message
+            )
+            self.proxy.request_done(self.identity, request, outcome, started, 0)
+
+    def _system_table(self, message: Message) -> _SystemPrepared | None:
+        """Whether the answer needs the system table rewrite (see ``_system_rewrite``)."""
+        table = None
+        if isinstance(message, Query):
+            table = system_table_of(message.query, message.parameters.keyspace or self.keyspace)
+        elif isinstance(message, Prepare):
+            table = system_table_of(message.query, message.keyspace or self.keyspace)
+        elif isinstance(message, Execute):
+            return self.proxy.system_prepared.get(message.query_id)
+        return None if table is None else _SystemPrepared(table, None)
+
+    def _relay(
+        self,
+        request: ProxyRequest,
+        answer: Envelope,
+        system: _SystemPrepared | None,
+        started: float,
+    ) -> None:
+        """Send the upstream's ``answer`` back on the client's stream (upstream reader calls)."""
+        self.proxy.pool.release()
+        message = answer.message
+        outcome = RequestOutcome(decision="allowed")
+        rows = 0
+        if isinstance(message, RowsResult):
+            if system is not None:
+                message = self._rewrite(message, system, request.protocol_version)
+            rows = len(message.rows)
+        elif isinstance(message, PreparedResult):
+            outcome = RequestOutcome(decision="allowed", prepared_id=message.query_id)
+            if system is not None:
+                self.proxy.system_prepared[message.query_id] = _SystemPrepared(
+                    system.table, message.result_metadata.columns
+                )
+        elif isinstance(message, SetKeyspaceResult):
+            self.keyspace = message.keyspace
+            outcome = RequestOutcome(decision="allowed", keyspace=message.keyspace)
+        elif isinstance(message, ErrorMessage):
+            outcome = RequestOutcome(
+                decision="allowed", error_code=int(message.code), error_message=message.message
+            )
+        self._send(
+            Envelope(
+                stream=request.stream,
+                message=message,
+                tracing_id=answer.tracing_id,
+                warnings=answer.warnings if request.protocol_version >= 4 else (),
+                custom_payload=answer.custom_payload,
+            )
+        )
+        self.proxy.request_done(self.identity, request, outcome, started, rows)
+
+    def _rewrite(self, result: RowsResult, system: _SystemPrepared, version: int) -> RowsResult:
+        try:
+            return rewrite_rows(result, system.table, system.columns, self.address, version)
+        except Exception:  # never pass the upstream's addresses on: no rows rather than those
+            log.exception("cannot rewrite a system.%s answer", system.table.value)
+            return RowsResult(metadata=result.metadata, rows=())
+
+
+def _route_keyspace(message: Message, client: _Client) -> str | None:
+    """The keyspace of the upstream connection a request goes on.
+
+    A USE goes on a connection already using the keyspace it names (so that no connection
+    another client shares switches keyspace under it); the node's answer then moves the
+    client to that keyspace. Everything else goes on a connection using the client's.
+    """
+    if isinstance(message, Query):
+        target = _use_target(message.query)
+        if target is not None:
+            return target
+    return client.keyspace
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def _use_target(query: str) -> str | None:
+    if "use" not in query.lower():  # cheap pre-check: most requests are not USE
+        return None
+    try:
+        statement = parse_statement(query)
+    except CqlError:
+        return None
+    return statement.keyspace if isinstance(statement, Use) else None
+
+
+class ProxyServer:
+    """The CQL proxy: listens for clients and forwards to an upstream pool.
+
+    Use :meth:`start_async`/:meth:`stop_async` on a running loop, or :meth:`start`/:meth:`stop`
+    to run it on its own thread. ``advertised_host`` is the address ``system.local`` reports
+    (default: the local address each client reached the proxy at).
+    """
+
+    def __init__(
+        self,
+        listen_host: str,
+        listen_port: int,
+        upstream: UpstreamConfig,
+        authenticate: AuthenticateFn,
+        authorize: AuthorizeFn,
+        on_request_done: RequestDoneFn | None = None,
+        *,
+        advertised_host: str | None = None,
+    ) -> None:
+        self.listen_host = listen_host
+        self.listen_port = listen_port
+        self.upstream = upstream
+        self.authenticate = authenticate
+        self.authorize = authorize
+        self.on_request_done = on_request_done
+        self.advertised_host = advertised_host
+        self.protocol_versions: tuple[int, ...] = ()
+        self.port = listen_port
+        #: Prepared ids of statements reading system.local / peers, for EXECUTE rewrites.
+        self.system_prepared: dict[bytes, _SystemPrepared] = {}
+        self._upstream_options: dict[str, tuple[str, ...]] = {}
+        self._pool: UpstreamPool | None = None
+        self._server: asyncio.Server | None = None
+        self._clients: set[_Client] = set()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def pool(self) -> UpstreamPool:
+        """The upstream pool (exists once started)."""
+        if self._pool is None:
+            raise RuntimeError("the proxy is not started")
+        return self._pool
+
+    @property
+    def client_count(self) -> int:
+        """Client connections open now."""
+        return len(self._clients)
+
+    def supported(self) -> Supported:
+        """The SUPPORTED answer: the upstream's CQL version, the proxy's codec options."""
+        return Supported(
+            options={
+                "CQL_VERSION": self._upstream_options.get("CQL_VERSION", _DEFAULT_CQL_VERSION),
+                "COMPRESSION": SUPPORTED_COMPRESSION,
+                "PROTOCOL_VERSIONS": tuple(f"{v}/v{v}" for v in self.protocol_versions),
+            }
+        )
+
+    def request_done(
+        self,
+        identity: Any,
+        request: ProxyRequest,
+        outcome: RequestOutcome,
+        started: float,
+        rows: int,
+    ) -> None:
+        """Report a finished request to ``on_request_done`` (its errors are logged only)."""
+        if self.on_request_done is None:
+            return
+        latency = asyncio.get_running_loop().time() - started
+        try:
+            self.on_request_done(identity, request, outcome, latency, rows)
+        except Exception:
+            log.exception("on_request_done failed")
+
+    # --- asyncio API -------------------------------------------------------------------------
+
+    async def start_async(self) -> tuple[str, int]:
+        """Probe the upstream, then listen; returns the bound (host, port)."""
+        pool = UpstreamPool(self.upstream)
+        probe_host = self.upstream.hosts[0]
+        self.protocol_versions = await pool.probe_versions()
+        self._upstream_options = dict(pool.probed_options)
+        log.info("upstream %s speaks protocol %s", probe_host.host, self.protocol_versions)
+        self._pool = pool
+        self._server = await asyncio.start_server(self._accept, self.listen_host, self.listen_port)
+        sockname = self._server.sockets[0].getsockname()
+        self.port = int(sockname[1])
+        return str(sockname[0]), self.port
+
+    async def stop_async(self) -> None:
+        """Stop listening, close every client and upstream connection."""
+        if self._server is not None:
+            self._server.close()
+        for client in list(self._clients):
+            client.close()
+        if self._pool is not None:
+            self._pool.close()
+        if self._server is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), timeout=5)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        client = _Client(self, reader, writer)
+        self._clients.add(client)
+        try:
+            await client.run()
+        finally:
+            self._clients.discard(client)
+
+    def close_upstream_connections(self) -> None:
+        """Close every upstream connection (thread-safe), e.g. after the upstream secret was
+        rotated: the next requests open new ones, logging in with the secret resolved anew.
+        Requests in flight on them are answered OVERLOADED."""
+        loop = self._loop
+        if loop is not None and loop.is_running() and not _on_loop(loop):
+            done: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+            def close() -> None:
+                self._close_upstream_connections()
+                done.set_result(None)
+
+            loop.call_soon_threadsafe(close)
+            done.result(timeout=10)
+        else:
+            self._close_upstream_connections()
+
+    def _close_upstream_connections(self) -> None:
+        for connection in self.pool.connections:
+            connection.close()
+
+    # --- thread API --------------------------------------------------------------------------
+
+    def start(self) -> tuple[str, int]:
+        """Run the proxy on a thread of its own; returns the bound (host, port)."""
+        loop = asyncio.new_event_loop()
+        started: concurrent.futures.Future[tuple[str, int]] = concurrent.futures.Future()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                started.set_result(loop.run_until_complete(self.start_async()))
+            except BaseException as exc:
+                started.set_exception(exc)
+            else:
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+                loop.close()
+
+        self._loop = loop
+        self._thread = threading.Thread(target=run, name="cassflow-proxy", daemon=True)
+        self._thread.start()
+        try:
+            return started.result(timeout=_START_TIMEOUT)
+        except BaseException:
+            self._loop = self._thread = None
+            raise
+
+    def stop(self) -> None:
+        """Stop the proxy started with :meth:`start`."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
+        if loop.is_running():
+            future = asyncio.run_coroutine_threadsafe(self.stop_async(), loop)
+            with contextlib.suppress(Exception):
+                future.result(timeout=10)
+            loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        self._loop = self._thread = None
+
+
+__all__ = [
+    "PASSWORD_AUTHENTICATOR",
+    "AuthenticateFn",
+    "AuthorizeFn",
+    "ProxyRequest",
+    "ProxyServer",
+    "RequestDoneFn",
+    "RequestOutcome",
+]
