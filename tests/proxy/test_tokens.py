@@ -9,23 +9,27 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import os
+import ssl
 import stat
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 from pydantic import SecretStr, ValidationError
 
 from cassflow.proxy import Identity, TokenError, TokenSettings, TokenVerifier
@@ -408,12 +412,15 @@ def test_a_jwks_file_skips_symmetric_and_encryption_keys(
 
 
 class _Provider:
-    """A JWKS endpoint on 127.0.0.1: serves ``document`` or ``status``, counts requests,
-    and holds requests while ``hold`` is set (a provider that does not answer)."""
+    """A JWKS endpoint on 127.0.0.1: serves ``document`` (or ``body``) with ``status``, or
+    redirects to ``redirect``; counts requests, and holds them while ``hold`` is set (a
+    provider that does not answer). With ``tls`` (an SSL context) it speaks https."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.document: dict[str, Any] = {"keys": []}
+        self.body: bytes | None = None
         self.status = 200
+        self.redirect: str | None = None
         self.requests = 0
         self.hold = threading.Event()
         self.release = threading.Event()
@@ -424,7 +431,13 @@ class _Provider:
                 provider.requests += 1
                 if provider.hold.is_set():
                     provider.release.wait(10)
-                body = json.dumps(provider.document).encode()
+                if provider.redirect is not None:
+                    self.send_response(302)
+                    self.send_header("Location", provider.redirect)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = provider.body or json.dumps(provider.document).encode()
                 self.send_response(provider.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -436,8 +449,18 @@ class _Provider:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_port}/certs"
+        scheme = "http"
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = f"{scheme}://127.0.0.1:{self.server.server_port}/certs"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
 
 
 @pytest.fixture
@@ -445,10 +468,66 @@ def provider() -> Iterator[_Provider]:
     served = _Provider()
     served.thread.start()
     yield served
-    served.release.set()
-    served.server.shutdown()
-    served.server.server_close()
-    served.thread.join(5)
+    served.stop()
+
+
+def _self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "idp.crt", directory / "idp.key"
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    write_private_key(key, key_path)
+    return cert_path, key_path
+
+
+def test_https_jwks_with_a_private_ca_and_no_downgrade_redirect(
+    tmp_path: Path, keys: dict[str, Any], provider: _Provider
+) -> None:
+    cert, key = _self_signed(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    secure = _Provider(tls)
+    secure.thread.start()
+    try:
+        secure.document = {"keys": [public_jwk(keys["ec"])]}
+        verifier = TokenVerifier(_settings(jwks_url=secure.url, jwks_ca_file=cert))
+        assert verifier.verify(_mint(keys["ec"])).subject == "alice"
+
+        # Without the CA the provider's certificate is not trusted.
+        with pytest.raises(TokenError, match="CERTIFICATE_VERIFY_FAILED") as caught:
+            TokenVerifier(_settings(jwks_url=secure.url)).refresh_keys()
+        assert caught.value.reason == "keys_unavailable"
+
+        # A redirect to plain http would hand the keys to anyone on the path: refused.
+        secure.redirect = provider.url
+        with pytest.raises(TokenError, match="redirect from https to plain http refused"):
+            TokenVerifier(_settings(jwks_url=secure.url, jwks_ca_file=cert)).refresh_keys()
+        assert provider.requests == 0
+    finally:
+        secure.stop()
+
+
+def test_an_oversized_jwks_answer_is_refused(provider: _Provider) -> None:
+    provider.body = b"[" + b"0," * (1 << 20) + b"0]"
+    with pytest.raises(TokenError, match="answer larger than 1048576 bytes"):
+        TokenVerifier(_settings(jwks_url=provider.url)).refresh_keys()
 
 
 class _Clock:
