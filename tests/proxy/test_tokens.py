@@ -524,6 +524,13 @@ def test_https_jwks_with_a_private_ca_and_no_downgrade_redirect(
         secure.stop()
 
 
+def test_a_certificate_serves_as_a_public_key(tmp_path: Path) -> None:
+    cert, key = _self_signed(tmp_path)
+    verifier = TokenVerifier(_settings(public_keys=[cert]))
+
+    assert verifier.verify(_mint(load_private_key(key))).subject == "alice"
+
+
 def test_an_oversized_jwks_answer_is_refused(provider: _Provider) -> None:
     provider.body = b"[" + b"0," * (1 << 20) + b"0]"
     with pytest.raises(TokenError, match="answer larger than 1048576 bytes"):
