@@ -31,8 +31,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from cassflow.access import has_secret_references, resolve_secrets
-from cassflow.access._tls import tls_context
+from cassflow.access import has_secret_references, resolve_secrets, tls_context
 from cassflow.errors import CassflowError
 from cassflow.proxy._jwks import check_url, fetch_jwks
 
