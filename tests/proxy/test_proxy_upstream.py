@@ -1,9 +1,17 @@
-"""The proxy's upstream pool: backpressure, lost connections, reconnection, credentials from the
-secrets chain. Faults and an authenticating node need dev servers of their own."""
+"""The proxy's upstream pool: backpressure, lost connections, reconnection, failover, TLS,
+credentials from the secrets chain. Faults and an authenticating node need dev servers of
+their own; TLS goes through a TLS relay in front of the node under test."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import datetime
+import socket
+import ssl
+import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +20,10 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, NoHostAvailable, Session
 from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.protocol import OverloadedErrorMessage, ServerError
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from cassflow.devserver import DevServer
 from cassflow.proxy._server import ProxyRequest, ProxyServer
@@ -137,3 +149,128 @@ def test_upstream_credentials_are_resolved_at_each_connection(
         finally:
             cluster.shutdown()
             proxy.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_an_unreachable_host_fails_over_to_the_next(contact: tuple[list[str], int]) -> None:
+    hosts, port = contact
+    dead = UpstreamHost("127.0.0.1", _free_port())
+    upstream = UpstreamConfig(hosts=[dead, *(UpstreamHost(h, port) for h in hosts)])
+    proxy = ProxyServer("127.0.0.1", 0, upstream, _authenticate, _allow)
+    proxy.start()
+    cluster, session = _session(proxy)
+    try:
+        assert session.execute("SELECT release_version FROM system.local").one()
+        assert {c.host for c in proxy.pool.connections} <= set(upstream.hosts[1:])
+    finally:
+        cluster.shutdown()
+        proxy.stop()
+
+
+class _TlsRelay:
+    """A TLS endpoint in front of a plain node (the dev server speaks no TLS)."""
+
+    def __init__(self, context: ssl.SSLContext, target: tuple[str, int]) -> None:
+        self.context = context
+        self.target = target
+        self.accepted = 0
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.port = asyncio.run_coroutine_threadsafe(self._start(), self.loop).result(10)
+
+    async def _start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0, ssl=self.context)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        node_reader, node_writer = await asyncio.open_connection(*self.target)
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(OSError):
+                while data := await source.read(1 << 16):
+                    sink.write(data)
+                    await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, node_writer), pipe(node_reader, writer))
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.server.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+def _certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / f"{name}.crt", directory / f"{name}.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+def test_tls_upstream(contact: tuple[list[str], int], tmp_path: Path) -> None:
+    hosts, port = contact
+    cert, key = _certificate(tmp_path, "node.cassandra.test")
+    other_ca, _ = _certificate(tmp_path, "other.test")
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+    relay = _TlsRelay(served, (hosts[0], port))
+    try:
+        trusting = ssl.create_default_context(cafile=str(cert))
+        upstream = UpstreamConfig(
+            hosts=[UpstreamHost("127.0.0.1", relay.port)],
+            ssl_context=trusting,
+            server_hostname="node.cassandra.test",
+        )
+        proxy = ProxyServer("127.0.0.1", 0, upstream, _authenticate, _allow)
+        proxy.start()
+        cluster, session = _session(proxy)
+        try:
+            assert session.execute("SELECT release_version FROM system.local").one()
+            assert relay.accepted >= 2  # the version probe, then the pool's connection
+        finally:
+            cluster.shutdown()
+            proxy.stop()
+        untrusting = ssl.create_default_context(cafile=str(other_ca))
+        refused = ProxyServer(
+            "127.0.0.1",
+            0,
+            UpstreamConfig(
+                hosts=[UpstreamHost("127.0.0.1", relay.port)],
+                ssl_context=untrusting,
+                server_hostname="node.cassandra.test",
+            ),
+            _authenticate,
+            _allow,
+        )
+        with pytest.raises(ConnectionError, match="certificate verify failed"):
+            refused.start()
+    finally:
+        relay.close()

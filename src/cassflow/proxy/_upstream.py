@@ -133,6 +133,7 @@ class UpstreamConnection:
         self.conn = Connection(Role.CLIENT, version=version)
         self.closed = False
         self._pending: dict[int, ResponseCallback] = {}
+        self._out: list[bytes] = []
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -213,7 +214,15 @@ class UpstreamConnection:
             )
         )
         self._pending[stream] = callback
-        self._writer.write(data)
+        # Requests sent in one loop turn leave in one write: one syscall, not one per request.
+        self._out.append(data)
+        if len(self._out) == 1:
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if out and not self.closed and self._writer is not None:
+            self._writer.write(b"".join(out))
 
     async def _read_loop(self) -> None:
         assert self._reader is not None
