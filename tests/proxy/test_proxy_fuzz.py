@@ -15,6 +15,7 @@ import pytest
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster
 
+from cassflow.protocol import SegmentReader, encode_frames_as_segments, encode_segment
 from cassflow.proxy._server import ProxyRequest, ProxyServer
 from cassflow.proxy._upstream import UpstreamConfig, UpstreamHost
 
@@ -47,12 +48,21 @@ def proxy(contact: tuple[list[str], int]) -> Iterator[ProxyServer]:
 
 
 class _Answers:
-    """Reads v3/v4 response frames off a raw socket."""
+    """Reads response frames off a raw socket (inside v5 segments once ``segments`` is set)."""
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = b""
         self.closed = False
+        self.segments: SegmentReader | None = None
+
+    def _received(self, data: bytes) -> None:
+        if self.segments is None:
+            self.buffer += data
+            return
+        self.segments.feed(data)
+        while (segment := self.segments.next_segment()) is not None:
+            self.buffer += segment[0]
 
     def read(self, count: int, deadline: float) -> list[tuple[int, int, bytes]]:
         """Up to ``count`` (stream, opcode, body) answers, fewer if closed or out of time."""
@@ -78,7 +88,7 @@ class _Answers:
                 data = b""
             if not data:
                 self.closed = True
-            self.buffer += data
+            self._received(data)
         return frames
 
 
@@ -86,16 +96,17 @@ def _frame(opcode: int, body: bytes, stream: int, version: int = 4, flags: int =
     return HEADER.pack(version, flags, stream, opcode, len(body)) + body
 
 
-def _whole_bad_frames(rng: random.Random, count: int) -> list[bytes]:
+def _whole_bad_frames(rng: random.Random, count: int, version: int) -> list[bytes]:
     """Whole frames with bad opcodes or garbage bodies: each must get exactly one answer."""
     frames = []
     for stream in range(count):
         opcode = rng.choice(OPCODES)
         body = rng.randbytes(rng.choice((0, 1, 3, 7, 20, 200)))
         if opcode == 0x05:  # OPTIONS takes any body: make its length field lie instead
-            frames.append(_frame(0x07, b"\xff\xff\xff\x7f" + body, stream))
+            frames.append(_frame(0x07, b"\xff\xff\xff\x7f" + body, stream, version))
             continue
-        frames.append(_frame(opcode, body, stream, flags=rng.choice((0, 0, 0, 0x02, 0x04))))
+        flags = rng.choice((0, 0, 0, 0x02, 0x04))
+        frames.append(_frame(opcode, body, stream, version, flags))
     return frames
 
 
@@ -113,13 +124,22 @@ def _connection_killers(rng: random.Random) -> bytes:
     return _frame(0x07, b"\x00\x00\x00\x10abc", rng.randrange(-5, -1))  # negative stream id
 
 
+_STARTUP = struct.pack(">HH", 1, 11) + b"CQL_VERSION" + struct.pack(">H", 5) + b"3.0.0"
+
+
 def _login(sock: socket.socket, answers: _Answers) -> None:
-    startup = struct.pack(">HH", 1, 11) + b"CQL_VERSION" + struct.pack(">H", 5) + b"3.0.0"
-    sock.sendall(_frame(0x01, startup, 0))
+    sock.sendall(_frame(0x01, _STARTUP, 0))
     assert answers.read(1, time.monotonic() + 5)[0][1] == 0x03  # AUTHENTICATE
     token = b"\x00fuzzer\x00" + PASSWORD.encode()
     sock.sendall(_frame(0x0F, struct.pack(">i", len(token)) + token, 0))
     assert answers.read(1, time.monotonic() + 5)[0][1] == 0x10  # AUTH_SUCCESS
+
+
+def _start_v5(sock: socket.socket, answers: _Answers) -> None:
+    """STARTUP in v5: from its answer on, every byte both ways travels in segments."""
+    sock.sendall(_frame(0x01, _STARTUP, 0, version=5))
+    assert answers.read(1, time.monotonic() + 5)[0][1] == 0x03  # AUTHENTICATE
+    answers.segments = SegmentReader(compressed=False)
 
 
 class _DriverProbe(threading.Thread):
@@ -160,10 +180,17 @@ def test_ten_thousand_malformed_frames(proxy: ProxyServer) -> None:
             assert time.monotonic() < deadline, f"fuzzing too slow: {sent} frames"
             with socket.create_connection(("127.0.0.1", proxy.port), timeout=5) as sock:
                 answers = _Answers(sock)
-                if rng.random() < 0.5:
-                    _login(sock, answers)  # half the rounds fuzz a logged-in connection
-                frames = _whole_bad_frames(rng, BATCH)
-                sock.sendall(b"".join(frames))
+                mode = rng.randrange(3)
+                version = 5 if mode == 2 else 4
+                if mode == 1:
+                    _login(sock, answers)  # fuzz a logged-in connection
+                elif mode == 2:
+                    _start_v5(sock, answers)  # fuzz frames inside v5 segments
+                frames = _whole_bad_frames(rng, BATCH, version)
+                payload = b"".join(frames)
+                if mode == 2:
+                    payload = encode_frames_as_segments(frames, compressed=False)
+                sock.sendall(payload)
                 got = answers.read(len(frames), time.monotonic() + 10)
                 sent += len(frames)
                 assert len(got) == len(frames), "every whole frame gets one answer"
@@ -172,7 +199,12 @@ def test_ten_thousand_malformed_frames(proxy: ProxyServer) -> None:
                     if opcode == 0x00 and struct.unpack_from(">i", body)[0] == PROTOCOL_ERROR:
                         protocol_errors += 1
                 # Then something that must end the connection, answered or not.
-                sock.sendall(_connection_killers(rng))
+                killer = _connection_killers(rng)
+                if mode == 2 and rng.random() < 0.5:  # a segment whose CRC does not match
+                    segment = bytearray(encode_segment(killer, True, compressed=False))
+                    segment[-1] ^= 0xFF
+                    killer = bytes(segment)
+                sock.sendall(killer)
                 sock.shutdown(socket.SHUT_WR)
                 answers.read(10, time.monotonic() + 10)
                 assert answers.closed

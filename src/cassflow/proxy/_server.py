@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -86,6 +87,7 @@ PASSWORD_AUTHENTICATOR: Final = "org.apache.cassandra.auth.PasswordAuthenticator
 _READ_CHUNK: Final = 1 << 16
 _DEFAULT_CQL_VERSION: Final = ("3.4.6",)
 _START_TIMEOUT: Final = 30.0
+_PARSE_CACHE_SIZE: Final = 512
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -407,6 +409,7 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=_PARSE_CACHE_SIZE)
 def _use_target(query: str) -> str | None:
     if "use" not in query.lower():  # cheap pre-check: most requests are not USE
         return None

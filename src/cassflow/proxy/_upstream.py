@@ -416,8 +416,11 @@ class UpstreamPool:
             for host in order:
                 if self._retry_at.get(host, 0.0) > loop.time():
                     continue
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
                 connection = UpstreamConnection(host, key[0], key[1])
-                timeout = max(0.0, min(self.config.connect_timeout, deadline - loop.time()))
+                timeout = min(self.config.connect_timeout, remaining)
                 try:
                     await asyncio.wait_for(connection.open(self.config), timeout)
                 except UpstreamError:
@@ -425,7 +428,9 @@ class UpstreamPool:
                     raise  # the node answered: its refusal is the client's answer
                 except (OSError, TimeoutError, ProtocolError) as exc:
                     connection.close()
-                    self._failed(host, loop.time())
+                    # Running out of this request's own wait says nothing about the host.
+                    if not isinstance(exc, TimeoutError) or timeout >= self.config.connect_timeout:
+                        self._failed(host, loop.time())
                     errors.append(f"{host.host}:{host.port}: {type(exc).__name__}")
                     continue
                 self._backoff.pop(host, None)
@@ -436,8 +441,8 @@ class UpstreamPool:
                 self._connections.append(connection)
                 return connection
             next_try = min(self._retry_at.get(h, 0.0) for h in order)
-            if next_try >= deadline or self.closed:
-                detail = "; ".join(errors) or "every host is backing off"
+            if next_try >= deadline or loop.time() >= deadline or self.closed:
+                detail = "; ".join(errors) or "no connection could be opened in time"
                 raise UpstreamError(Overloaded(message=f"no upstream host reachable ({detail})"))
             await asyncio.sleep(max(0.0, next_try - loop.time()))
 
