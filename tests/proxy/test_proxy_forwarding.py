@@ -221,6 +221,7 @@ def test_authorize_refusals_reach_the_driver(
     assert all(d[1].prepared_id == d[1].message.query_id for d in executes)
     assert any(d[2].prepared_id is not None for d in allowed)
     assert all(d[3] >= 0 for d in recorder.done)
+    assert all(d[1].connection_id > 0 and d[1].client_address for d in recorder.done)
 
 
 def test_wrong_password_is_refused(proxy: ProxyServer) -> None:

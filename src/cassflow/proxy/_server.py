@@ -32,6 +32,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
+import itertools
 import logging
 import threading
 from collections.abc import Callable
@@ -95,7 +96,9 @@ class ProxyRequest:
     """One request as ``authorize`` sees it.
 
     ``keyspace`` is the client's session keyspace (from its USE; a v5 request may name its
-    own in ``message``). ``prepared_id`` is set for EXECUTE.
+    own in ``message``). ``prepared_id`` is set for EXECUTE. ``connection_id`` tells the
+    client connections apart (unique for the proxy's lifetime), e.g. to keep state per
+    connection.
     """
 
     opcode: Opcode
@@ -105,6 +108,7 @@ class ProxyRequest:
     keyspace: str | None
     prepared_id: bytes | None = None
     client_address: str = ""
+    connection_id: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -145,6 +149,7 @@ class _Client:
         self.reader = reader
         self.writer = writer
         self.conn = Connection(Role.SERVER, supported_versions=proxy.protocol_versions)
+        self.connection_id = next(proxy.connection_ids)
         self.identity: Any = None
         self.keyspace: str | None = None
         peer = writer.get_extra_info("peername") or ("", 0)
@@ -301,6 +306,7 @@ class _Client:
             keyspace=self.keyspace,
             prepared_id=message.query_id if isinstance(message, Execute) else None,
             client_address=self.peer,
+            connection_id=self.connection_id,
         )
         try:
             denial = self.proxy.authorize(self.identity, request)
@@ -454,6 +460,8 @@ class ProxyServer:
         self._pool: UpstreamPool | None = None
         self._server: asyncio.Server | None = None
         self._clients: set[_Client] = set()
+        #: Numbers the client connections (ProxyRequest.connection_id).
+        self.connection_ids = itertools.count(1)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
