@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -259,3 +260,51 @@ def test_cqlsh_through_the_proxy(proxy: ProxyServer, session: Session, keyspace:
     release = session.execute("SELECT release_version FROM system.local").one()[0]
     assert release in result.stdout
     assert "through cqlsh" in result.stdout
+
+
+def test_authorize_may_answer_any_error_and_pace_holds_requests(
+    contact: tuple[list[str], int], session: Session, table: str
+) -> None:
+    """``authorize`` may answer with the error Cassandra would send (here INVALID and
+    SYNTAX_ERROR) instead of UNAUTHORIZED, and ``pace`` holds an allowed request a while."""
+    from cassflow.protocol import Invalid, InvalidSyntax
+
+    held: list[float] = []
+
+    def authorize(_identity: Any, request: ProxyRequest) -> Any:
+        text = getattr(request.message, "query", "")
+        if "/* invalid */" in text:
+            return Invalid(message="proxy: that is not allowed as written")
+        if "/* syntax */" in text:
+            return InvalidSyntax(message="proxy: line 1:0 no viable alternative")
+        return None
+
+    def pace(_identity: Any, request: ProxyRequest) -> float:
+        wait = 0.3 if "/* slow */" in getattr(request.message, "query", "") else 0.0
+        held.append(wait)
+        return wait
+
+    hosts, port = contact
+    upstream = UpstreamConfig(
+        hosts=[UpstreamHost(host, port) for host in hosts],
+        username=os.environ.get("CASSFLOW_TEST_USERNAME"),
+        password=os.environ.get("CASSFLOW_TEST_PASSWORD"),
+    )
+    server = ProxyServer("127.0.0.1", 0, upstream, Recorder().authenticate, authorize, pace=pace)
+    server.start()
+    cluster = _cluster(server)
+    try:
+        via = cluster.connect()
+        with pytest.raises(InvalidRequest, match="that is not allowed as written"):
+            via.execute(f"SELECT * FROM {table} /* invalid */")
+        with pytest.raises(SyntaxException, match="no viable alternative"):
+            via.execute(f"SELECT * FROM {table} /* syntax */")
+        session.execute(f"INSERT INTO {table} (p, c, v) VALUES (7, 7, 'held')")
+        began = time.monotonic()
+        rows = list(via.execute(f"SELECT v FROM {table} WHERE p = 7 /* slow */"))
+        assert time.monotonic() - began >= 0.3  # held by pace, then answered
+        assert [r.v for r in rows] == ["held"]
+        assert 0.3 in held
+    finally:
+        cluster.shutdown()
+        server.stop()

@@ -13,9 +13,15 @@ Two callables are the extension points the policy layer plugs into:
 * ``authenticate(username, password) -> identity`` runs in a worker thread (it may fetch
   keys); an exception refuses the login, its message becoming the AUTHENTICATION ERROR text.
   The password never appears in that text (it is masked if the callable quotes it).
-* ``authorize(identity, request) -> str | None`` runs on the event loop for every QUERY,
-  PREPARE, EXECUTE and BATCH before anything is sent upstream; None allows, a string refuses
-  with an UNAUTHORIZED (0x2100) error carrying it. An exception refuses too (fail closed).
+* ``authorize(identity, request) -> str | ErrorMessage | None`` runs on the event loop for
+  every QUERY, PREPARE, EXECUTE and BATCH before anything is sent upstream; None allows, a
+  string refuses with an UNAUTHORIZED (0x2100) error carrying it, an ERROR message is sent as
+  it is (UNPREPARED for a prepared id the identity never prepared, so that drivers prepare
+  again; SYNTAX_ERROR or INVALID for text Cassandra would refuse the same way). An exception
+  refuses too (fail closed).
+* ``pace(identity, request) -> float``, optional, runs after an allowing ``authorize``: the
+  seconds to hold the request before it is forwarded (rate limits slow a client down instead
+  of failing its requests); at most :data:`MAX_PACE` seconds.
 
 ``on_request_done(identity, request, outcome, latency_s, rows)`` is called once per request
 that reached ``authorize``, when its answer is sent: audit and metrics hang off it.
@@ -129,7 +135,11 @@ class RequestOutcome:
 
 
 AuthenticateFn = Callable[[str, str], Any]
-AuthorizeFn = Callable[[Any, ProxyRequest], "str | None"]
+AuthorizeFn = Callable[[Any, ProxyRequest], "str | ErrorMessage | None"]
+PaceFn = Callable[[Any, ProxyRequest], float]
+
+#: The longest ``pace`` may hold a request (a driver's request timeout is 10-12 s by default).
+MAX_PACE: Final = 5.0
 RequestDoneFn = Callable[[Any, ProxyRequest, RequestOutcome, float, int], None]
 
 
@@ -314,15 +324,19 @@ class _Client:
             log.exception("authorize raised for %s; refusing (fail closed)", self.peer)
             denial = "Access denied: the authorization check failed"
         if denial is not None:
-            self._answer(envelope, Unauthorized(message=denial))
+            answer = denial if isinstance(denial, ErrorMessage) else Unauthorized(message=denial)
+            self._answer(envelope, answer)
             outcome = RequestOutcome(
                 decision="denied",
-                denial=denial,
-                error_code=int(Unauthorized.code),
-                error_message=denial,
+                denial=answer.message,
+                error_code=int(answer.code),
+                error_message=answer.message,
             )
             self.proxy.request_done(self.identity, request, outcome, started, 0)
             return
+        wait = self._pace(request)
+        if wait > 0:
+            await asyncio.sleep(wait)  # the rate limit's hold, not a synchronisation
         system = self._system_table(message)
         try:
             upstream = await self.proxy.pool.acquire(version, _route_keyspace(message, self))
@@ -334,6 +348,16 @@ class _Client:
                 decision="allowed", error_code=int(error.code), error_message=error.message
             )
             self.proxy.request_done(self.identity, request, outcome, started, 0)
+
+    def _pace(self, request: ProxyRequest) -> float:
+        """How long ``pace`` says to hold an allowed request (0 without one, or if it fails)."""
+        if self.proxy.pace is None:
+            return 0.0
+        try:
+            return min(max(float(self.proxy.pace(self.identity, request)), 0.0), MAX_PACE)
+        except Exception:
+            log.exception("pace raised for %s; not holding the request", self.peer)
+            return 0.0
 
     def _system_table(self, message: Message) -> _SystemPrepared | None:
         """Whether the answer needs the system table rewrite (see ``_system_rewrite``)."""
@@ -444,6 +468,7 @@ class ProxyServer:
         on_request_done: RequestDoneFn | None = None,
         *,
         advertised_host: str | None = None,
+        pace: PaceFn | None = None,
     ) -> None:
         self.listen_host = listen_host
         self.listen_port = listen_port
@@ -451,6 +476,7 @@ class ProxyServer:
         self.authenticate = authenticate
         self.authorize = authorize
         self.on_request_done = on_request_done
+        self.pace = pace
         self.advertised_host = advertised_host
         self.protocol_versions: tuple[int, ...] = ()
         self.port = listen_port
