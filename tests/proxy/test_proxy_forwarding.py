@@ -23,7 +23,7 @@ from cassandra.query import BatchStatement, SimpleStatement
 
 from cassflow.protocol import Batch, Execute, Prepare, Query
 from cassflow.proxy._server import ProxyRequest, ProxyServer, RequestOutcome
-from cassflow.proxy._upstream import UpstreamConfig, UpstreamHost
+from proxies import upstream_of
 
 PASSWORD = "s3cret-token"
 FORBIDDEN = "forbidden"
@@ -71,12 +71,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture(scope="module")
 def proxy(contact: tuple[list[str], int], recorder: Recorder) -> Iterator[ProxyServer]:
-    hosts, port = contact
-    upstream = UpstreamConfig(
-        hosts=[UpstreamHost(host, port) for host in hosts],
-        username=os.environ.get("CASSFLOW_TEST_USERNAME"),
-        password=os.environ.get("CASSFLOW_TEST_PASSWORD"),
-    )
+    upstream = upstream_of(contact)
     server = ProxyServer(
         "127.0.0.1",
         0,
@@ -284,12 +279,7 @@ def test_authorize_may_answer_any_error_and_pace_holds_requests(
         held.append(wait)
         return wait
 
-    hosts, port = contact
-    upstream = UpstreamConfig(
-        hosts=[UpstreamHost(host, port) for host in hosts],
-        username=os.environ.get("CASSFLOW_TEST_USERNAME"),
-        password=os.environ.get("CASSFLOW_TEST_PASSWORD"),
-    )
+    upstream = upstream_of(contact)
     server = ProxyServer("127.0.0.1", 0, upstream, Recorder().authenticate, authorize, pace=pace)
     server.start()
     cluster = _cluster(server)

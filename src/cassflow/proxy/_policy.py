@@ -82,7 +82,9 @@ class Action:
     (a BATCH); when empty the request touches ``(keyspace, table)``. ``consistency`` and
     ``serial_consistency`` are level names (``LOCAL_QUORUM``); ``batch_statements`` is the
     number of statements of a BATCH; ``page_size`` None or <= 0 means an unpaged request;
-    ``at`` (timezone-aware, default now) is when the request arrived.
+    ``at`` (timezone-aware, default now) is when the request arrived. ``runs`` is False for a
+    PREPARE: what the statement does is decided, while page size and consistency come with
+    each EXECUTE and are decided then.
     """
 
     verb: Verb
@@ -94,6 +96,7 @@ class Action:
     batch_statements: int | None = None
     page_size: int | None = None
     at: datetime = field(default_factory=_now)
+    runs: bool = True
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None:
@@ -274,7 +277,7 @@ def _check(rule: _Rule, action: Action, targets: tuple[Target, ...]) -> tuple[in
             f"a batch of {action.batch_statements} statements is above the maximum "
             f"{rule.max_batch} of rule {rule.name}"
         )
-    if verb is Verb.SELECT and rule.max_page is not None:
+    if verb is Verb.SELECT and rule.max_page is not None and action.runs:
         if action.page_size is None or action.page_size <= 0:
             return 6, (
                 f"an unpaged SELECT: rule {rule.name} allows pages of at most "

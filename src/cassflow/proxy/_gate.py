@@ -1,0 +1,268 @@
+"""The gatekeeper: tokens, request facts, policy, rate limits, audit and metrics, for a proxy.
+
+:class:`Gatekeeper` gives :class:`~cassflow.proxy._server.ProxyServer` its hooks:
+
+* ``authenticate``: the SASL PLAIN password is an identity token (:class:`TokenVerifier`);
+* ``authorize``: the request's statements are resolved as Cassandra resolves them
+  (:mod:`._requests`; EXECUTE and prepared BATCH entries through the identity's own prepared
+  ids), and every fact (each table, each verb) must be allowed by the policy as it is now
+  (:class:`~._policy.Policy`, hot-reloaded); the first refusal answers, with the reason and
+  the rule. Text Cassandra would refuse gets its error (SYNTAX_ERROR, INVALID), an unknown
+  prepared id UNPREPARED (drivers prepare again, through the proxy, where it is checked);
+* ``pace``: the allowing rule's rate limit reserves a request and says how long to hold it;
+* ``request_done``: a PREPARE's id is remembered for the identity, rows are charged to the
+  rule's row limit, and the request is audited and counted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cassflow.protocol import (
+    Batch,
+    ErrorCode,
+    ErrorMessage,
+    Execute,
+    Invalid,
+    InvalidSyntax,
+    Prepare,
+    Query,
+    Unauthorized,
+    Unprepared,
+)
+from cassflow.proxy._audit import AuditLog, AuditRecord, ProxyMetrics, targets_of
+from cassflow.proxy._consistency import consistency_name
+from cassflow.proxy._limits import RateLimiter, RateLimits
+from cassflow.proxy._policy import Action, Decision, Policy
+from cassflow.proxy._policy_spec import RateSpec
+from cassflow.proxy._prepared import PreparedRegistry, resolve_batch
+from cassflow.proxy._requests import (
+    ClientState,
+    RequestRefusedError,
+    ResolvedStatement,
+    resolve_query,
+)
+from cassflow.proxy._server import ProxyRequest, RequestOutcome
+from cassflow.proxy._tokens import Identity, TokenVerifier
+
+__all__ = ["Gatekeeper"]
+
+_REQUEST_KINDS = {Query: "QUERY", Prepare: "PREPARE", Execute: "EXECUTE", Batch: "BATCH"}
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What ``authorize`` learnt of a request, for ``pace`` and ``request_done``."""
+
+    kind: str
+    statements: list[ResolvedStatement] = field(default_factory=list)
+    decision: Decision | None = None
+    reason: str | None = None
+
+
+def _identity_key(identity: Identity) -> Hashable:
+    # One subject of two issuers is two identities (and their prepared ids are apart).
+    return (identity.issuer, identity.subject)
+
+
+class Gatekeeper:
+    """The ``authenticate``/``authorize``/``pace``/``on_request_done`` hooks of a proxy."""
+
+    def __init__(
+        self,
+        verifier: TokenVerifier,
+        policy: Callable[[], Policy],
+        *,
+        registry: PreparedRegistry | None = None,
+        limits: RateLimits | None = None,
+        audit: AuditLog | None = None,
+        metrics: ProxyMetrics | None = None,
+    ) -> None:
+        self.verifier = verifier
+        #: The policy now (a reloading PolicyFile's ``lambda: file.policy``).
+        self.policy = policy
+        self.registry = registry or PreparedRegistry()
+        self.limits = limits or RateLimits()
+        self.audit = audit
+        self.metrics = metrics
+        self._pending: dict[tuple[int, int], _Pending] = {}
+        self._lock = threading.Lock()
+
+    # --- the hooks -----------------------------------------------------------------------
+
+    def authenticate(self, username: str, password: str) -> Identity:
+        """The identity the token (the password) carries; raises on a bad token."""
+        return self.verifier.authenticate(username, password)
+
+    def authorize(self, identity: Identity, request: ProxyRequest) -> str | ErrorMessage | None:
+        """None to forward the request; else the answer that refuses it."""
+        message = request.message
+        pending = _Pending(_REQUEST_KINDS.get(type(message), request.opcode.name))
+        self._remember(request, pending)
+        state = ClientState(_identity_key(identity), keyspace=request.keyspace)
+        try:
+            pending.statements = self._statements(message, state)
+        except RequestRefusedError as exc:
+            pending.reason = exc.message
+            return _refusal(exc)
+        policy = self.policy()
+        action = _limits_of(message, len(pending.statements))
+        for statement in pending.statements:
+            for fact in statement.facts:
+                decision = policy.decide(
+                    identity.subject,
+                    identity.groups,
+                    Action(verb=fact.verb, keyspace=fact.keyspace, table=fact.table, **action),
+                )
+                if not decision.allowed:
+                    pending.decision = decision
+                    pending.reason = decision.reason
+                    return f"cassflow proxy: {decision.reason}"
+                pending.decision = pending.decision or decision
+        return None
+
+    def pace(self, identity: Identity, request: ProxyRequest) -> float:
+        """Reserve one request under the allowing rule's rate limit: seconds to hold it."""
+        limiter = self._limiter(identity, request)
+        if limiter is None:
+            return 0.0
+        wait = float(limiter.delay_for(0))
+        if limiter.requests is not None:
+            limiter.requests.charge(1)  # reserved now, so that the next one waits longer
+        return wait
+
+    def request_done(
+        self,
+        identity: Identity,
+        request: ProxyRequest,
+        outcome: RequestOutcome,
+        latency_s: float,
+        rows: int,
+    ) -> None:
+        """Remember a PREPARE's id, charge rows, audit and count the request."""
+        with self._lock:
+            pending = self._pending.pop((request.connection_id, request.stream), None)
+        if pending is None:
+            pending = _Pending(_REQUEST_KINDS.get(type(request.message), "QUERY"))
+        if (
+            outcome.decision == "allowed"
+            and outcome.prepared_id is not None
+            and len(pending.statements) == 1
+        ):
+            self.registry.register(
+                _identity_key(identity), outcome.prepared_id, pending.statements[0]
+            )
+        limiter = self._limiter(identity, request, pending)
+        if limiter is not None and rows:
+            limiter.charge_rows(rows)
+        record = self._record(identity, request, outcome, pending, latency_s, rows)
+        if self.audit is not None:
+            self.audit.write(record)
+        if self.metrics is not None:
+            self.metrics.observe(record)
+
+    # --- pieces --------------------------------------------------------------------------
+
+    def _statements(self, message: Any, state: ClientState) -> list[ResolvedStatement]:
+        if isinstance(message, Query):
+            keyspace = message.parameters.keyspace
+            return [resolve_query(message.query, state, keyspace_option=keyspace)]
+        if isinstance(message, Prepare):
+            return [resolve_query(message.query, state, keyspace_option=message.keyspace)]
+        if isinstance(message, Execute):
+            return [self.registry.lookup(state.identity_key, message.query_id)]
+        if isinstance(message, Batch):
+            entries = [entry.statement for entry in message.statements]
+            return resolve_batch(entries, state, self.registry, keyspace_option=message.keyspace)
+        return []
+
+    def _remember(self, request: ProxyRequest, pending: _Pending) -> None:
+        with self._lock:
+            self._pending[(request.connection_id, request.stream)] = pending
+
+    def _limiter(
+        self, identity: Identity, request: ProxyRequest, pending: _Pending | None = None
+    ) -> RateLimiter | None:
+        if pending is None:
+            with self._lock:
+                pending = self._pending.get((request.connection_id, request.stream))
+        decision = pending.decision if pending is not None else None
+        rate: RateSpec | None = decision.rate if decision is not None else None
+        if decision is None or rate is None or not decision.allowed or decision.rule is None:
+            return None
+        return self.limits.limiter(identity.subject, decision.rule, rate)
+
+    @staticmethod
+    def _record(
+        identity: Identity,
+        request: ProxyRequest,
+        outcome: RequestOutcome,
+        pending: _Pending,
+        latency_s: float,
+        rows: int,
+    ) -> AuditRecord:
+        statements = pending.statements
+        text = "; ".join(s.audit_text for s in statements) if statements else None
+        prepared = request.prepared_id.hex() if request.prepared_id is not None else None
+        targets = targets_of([(f.keyspace, f.table) for s in statements for f in s.facts])
+        error = None
+        if outcome.error_code is not None and outcome.decision == "allowed":
+            error = _error_name(outcome.error_code)
+        decision = pending.decision
+        return AuditRecord(
+            subject=identity.subject,
+            client=request.client_address,
+            request=pending.kind,  # type: ignore[arg-type]  # one of the four kinds
+            decision=outcome.decision,
+            groups=tuple(sorted(identity.groups)),
+            issuer=identity.issuer,
+            connection=request.connection_id,
+            statement=text,
+            prepared_id=prepared,
+            targets=targets,
+            rule=decision.rule if decision is not None else None,
+            reason=pending.reason if outcome.decision == "denied" else outcome.error_message,
+            error=error,
+            rows=rows,
+            latency_ms=latency_s * 1000,
+        )
+
+
+def _limits_of(message: Any, statements: int) -> dict[str, Any]:
+    """The consistency, page size and batch size of a request, as the policy names them."""
+    if isinstance(message, Query | Execute):
+        parameters = message.parameters
+        serial = parameters.serial_consistency
+        return {
+            "consistency": consistency_name(int(parameters.consistency)),
+            "serial_consistency": None if serial is None else consistency_name(int(serial)),
+            "page_size": parameters.page_size,
+        }
+    if isinstance(message, Batch):
+        serial = message.serial_consistency
+        return {
+            "consistency": consistency_name(int(message.consistency)),
+            "serial_consistency": None if serial is None else consistency_name(int(serial)),
+            "batch_statements": statements,
+        }
+    return {"runs": False}  # a PREPARE: page size and consistency come with each EXECUTE
+
+
+def _refusal(exc: RequestRefusedError) -> str | ErrorMessage:
+    if exc.code == ErrorCode.UNPREPARED and exc.prepared_id is not None:
+        return Unprepared(message=exc.message, query_id=exc.prepared_id)
+    if exc.code == ErrorCode.SYNTAX_ERROR:
+        return InvalidSyntax(message=exc.message)
+    if exc.code == ErrorCode.INVALID:
+        return Invalid(message=exc.message)
+    return Unauthorized(message=exc.message)
+
+
+def _error_name(code: int) -> str:
+    try:
+        return ErrorCode(code).name
+    except ValueError:
+        return f"0x{code:04x}"
