@@ -7,9 +7,12 @@ of their own, and ``from conftest import ...`` would find whichever was imported
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
-from cassandra.cluster import Cluster
+from cassandra.cluster import Cluster, Session
 
 #: ``host:port[,host:port...]`` of a real cluster to test against instead of a dev server.
 TEST_HOSTS = os.environ.get("CASSFLOW_TEST_HOSTS", "").strip()
@@ -31,3 +34,17 @@ def connect(contact: tuple[list[str], int], **kwargs: object) -> Cluster:
     """A driver Cluster with test-friendly timeouts."""
     hosts, port = contact
     return Cluster(hosts, port=port, connect_timeout=10, control_connection_timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+@contextmanager
+def scratch_keyspace(session: Session, prefix: str = "t") -> Iterator[str]:
+    """A fresh keyspace of one replica (``<prefix>_<random>``), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:16]}"
+    session.execute(
+        f"CREATE KEYSPACE {name} WITH replication = "
+        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+    )
+    try:
+        yield name
+    finally:
+        session.execute(f"DROP KEYSPACE IF EXISTS {name}")

@@ -8,13 +8,12 @@ are marked ``devserver_only`` and skipped there.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import pytest
 from cassandra.cluster import Cluster, Session
 
-from clusters import TEST_HOSTS, connect, parse_hosts
+from clusters import TEST_HOSTS, connect, parse_hosts, scratch_keyspace
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -55,10 +54,5 @@ def session(cluster: Cluster) -> Session:
 @pytest.fixture
 def keyspace(session: Session) -> Iterator[str]:
     """A fresh keyspace of one replica, dropped afterwards."""
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    session.execute(
-        f"CREATE KEYSPACE {name} WITH replication = "
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-    )
-    yield name
-    session.execute(f"DROP KEYSPACE IF EXISTS {name}")
+    with scratch_keyspace(session) as name:
+        yield name

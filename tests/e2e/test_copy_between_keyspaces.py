@@ -3,25 +3,20 @@ implied connection is bound to the target's keyspace and reads the source's."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cassandra.cluster import Session
 
+from clusters import scratch_keyspace
 from commands import run_cassflow
 
 
 @pytest.fixture
 def other_keyspace(session: Session) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:16]}"
-    session.execute(
-        f"CREATE KEYSPACE {name} WITH replication = "
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-    )
-    yield name
-    session.execute(f"DROP KEYSPACE IF EXISTS {name}")
+    with scratch_keyspace(session) as name:
+        yield name
 
 
 def test_copy_between_two_keyspaces_of_one_cluster(

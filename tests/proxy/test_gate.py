@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from cassflow.proxy._keys import generate_key, issue_token
 from cassflow.proxy._policy import parse_policy
 from cassflow.proxy._server import ProxyServer
 from cassflow.proxy._tokens import TokenSettings, TokenVerifier
+from clusters import scratch_keyspace
 from proxies import upstream_of
 
 ISSUER = "https://id.example.test"
@@ -31,17 +31,12 @@ AUDIENCE = "cassflow-proxy"
 
 @pytest.fixture(scope="module")
 def shop(session: Session) -> Iterator[str]:
-    name = f"shop_{uuid.uuid4().hex[:10]}"
-    session.execute(
-        f"CREATE KEYSPACE {name} WITH replication = "
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-    )
-    session.execute(f"CREATE TABLE {name}.orders (id int PRIMARY KEY, v text)")
-    session.execute(f"CREATE TABLE {name}.payroll (id int PRIMARY KEY, v text)")
-    for i in range(5):
-        session.execute(f"INSERT INTO {name}.orders (id, v) VALUES ({i}, 'o{i}')")
-    yield name
-    session.execute(f"DROP KEYSPACE IF EXISTS {name}")
+    with scratch_keyspace(session, "shop") as name:
+        session.execute(f"CREATE TABLE {name}.orders (id int PRIMARY KEY, v text)")
+        session.execute(f"CREATE TABLE {name}.payroll (id int PRIMARY KEY, v text)")
+        for i in range(5):
+            session.execute(f"INSERT INTO {name}.orders (id, v) VALUES ({i}, 'o{i}')")
+        yield name
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import re
 import signal
 import subprocess
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from cassflow.proxy._config import ProxyConfigError, load_proxy_config
 from cassflow.proxy._keys import generate_key, issue_token
+from clusters import scratch_keyspace
 from commands import CASSFLOW, run_cassflow
 
 ISSUER = "https://id.example.test"
@@ -29,15 +29,10 @@ AUDIENCE = "cassflow-proxy"
 
 @pytest.fixture
 def shop(session: Session) -> Iterator[str]:
-    name = f"shop_{uuid.uuid4().hex[:10]}"
-    session.execute(
-        f"CREATE KEYSPACE {name} WITH replication = "
-        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-    )
-    session.execute(f"CREATE TABLE {name}.orders (id int PRIMARY KEY, v text)")
-    session.execute(f"INSERT INTO {name}.orders (id, v) VALUES (1, 'one')")
-    yield name
-    session.execute(f"DROP KEYSPACE IF EXISTS {name}")
+    with scratch_keyspace(session, "shop") as name:
+        session.execute(f"CREATE TABLE {name}.orders (id int PRIMARY KEY, v text)")
+        session.execute(f"INSERT INTO {name}.orders (id, v) VALUES (1, 'one')")
+        yield name
 
 
 def _write_config(tmp_path: Path, contact: tuple[list[str], int], shop: str) -> tuple[Path, object]:
