@@ -103,29 +103,13 @@ def _broker_spec(name: str, connections: Path | None, spec: PipelineSpec | None)
 
 @contextmanager
 def _session(name: str, spec: ConnectionSpec) -> Iterator[Any]:
-    """A driver session as the broker connection, closed afterwards."""
-    from cassflow.access import resolve_secrets
-    from cassflow.copy._connect import CassandraConnection
+    """A driver session as the broker connection, closed afterwards (LOCAL_QUORUM unless the
+    connection says otherwise: leases must be seen by every broker of the data centre)."""
+    from cassflow.pipeline._build import spec_session
 
-    auth = spec.auth
-    connection = CassandraConnection(
-        name,
-        hosts=spec.hosts,
-        port=spec.port,
-        keyspace=spec.keyspace,
-        username=auth.username if auth else None,
-        password=resolve_secrets(auth.password) if auth and auth.password else None,
-        local_dc=spec.local_dc,
-        consistency=spec.consistency or "LOCAL_QUORUM",
-        protocol_version=spec.protocol_version,
-        application_name="cassflow-access",
-        request_timeout=spec.request_timeout,
-        embedded_data_dir=spec.data_dir or str(Path(".cassflow") / "dev" / name),
-    )
-    try:
-        yield connection.session()
-    finally:
-        connection.close()
+    broker = spec.model_copy(update={"consistency": spec.consistency or "LOCAL_QUORUM"})
+    with spec_session(name, broker, application_name="cassflow-access") as session:
+        yield session
 
 
 def _write_password(path: Path, password: str) -> None:

@@ -118,20 +118,12 @@ def _session(
 ) -> Iterator[Any]:
     """A session of ``connection`` as the pipeline builds it (TLS, timeouts...), logged in
     with its own credentials or as ``role`` with ``password``."""
-    import tempfile
-
-    from cassflow.pipeline._build import Connections
+    from cassflow.pipeline._build import spec_session
     from cassflow.pipeline._spec import AuthSpec
 
     if role is not None:
         connection = connection.model_copy(
             update={"auth": AuthSpec(username=role, password=password)}
         )
-    with tempfile.TemporaryDirectory(prefix="cassflow-rotate-") as state:
-        opened = Connections(
-            {name: connection}, state_dir=Path(state), application_name="cassflow:rotate"
-        )
-        try:
-            yield opened.get(name).unguarded_session()
-        finally:
-            opened.close()
+    with spec_session(name, connection, application_name="cassflow:rotate") as session:
+        yield session

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import os
 import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cassandra.cluster import Session
 from pydantic import SecretStr
 
 from cassflow.access import resolve_secrets
@@ -95,6 +98,25 @@ class Connections:
         for connection in self._open.values():
             connection.close()
         self._open.clear()
+
+
+@contextmanager
+def spec_session(
+    name: str,
+    spec: ConnectionSpec,
+    *,
+    application_name: str,
+    state_dir: Path = Path(".cassflow"),
+) -> Iterator[Session]:
+    """An unguarded driver session of one connection spec, built as a pipeline builds its
+    connections (TLS, timeouts, the password resolved at login), closed afterwards: for
+    cassflow's own administrative commands (roles, leases, rotation), whose role and permission
+    statements the keyspace guard would refuse."""
+    opened = Connections({name: spec}, state_dir=state_dir, application_name=application_name)
+    try:
+        yield opened.get(name).unguarded_session()
+    finally:
+        opened.close()
 
 
 class DatasetFactory:
