@@ -26,6 +26,7 @@ and each worker exits on its own: no orphan goes on writing.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import multiprocessing
@@ -292,12 +293,9 @@ class ProcessSlices:
 
     def throttle_stats(self, own: ThrottleStats) -> ThrottleStats:
         """``own`` plus every worker's throttle's latest stats, in a new object."""
-        merged = ThrottleStats(own.decreases, own.increases, own.rate_waits, own.waited_seconds)
+        merged = dataclasses.replace(own)
         for worker in self._workers:
-            merged.decreases += worker.throttle.decreases
-            merged.increases += worker.throttle.increases
-            merged.rate_waits += worker.throttle.rate_waits
-            merged.waited_seconds += worker.throttle.waited_seconds
+            merged.add(worker.throttle)
         return merged
 
 
@@ -405,4 +403,5 @@ def _copy_stats(stats: Any) -> Any:
 
 
 def _copy_throttle(stats: ThrottleStats) -> ThrottleStats:
-    return ThrottleStats(stats.decreases, stats.increases, stats.rate_waits, stats.waited_seconds)
+    """A snapshot of a throttle's stats (they go on changing in other threads)."""
+    return dataclasses.replace(stats)

@@ -38,6 +38,13 @@ class ThrottleStats:
     rate_waits: int = 0
     waited_seconds: float = 0.0
 
+    def add(self, other: ThrottleStats) -> None:
+        """Add another throttle's counts to these (worker processes' throttles)."""
+        self.decreases += other.decreases
+        self.increases += other.increases
+        self.rate_waits += other.rate_waits
+        self.waited_seconds += other.waited_seconds
+
 
 class AimdThrottle:
     """Concurrency limit that adapts to the cluster, and a rate cap; thread-safe."""
