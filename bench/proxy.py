@@ -57,6 +57,10 @@ class Figure:
     p50_ms: float
     p99_ms: float
     errors: int
+    #: CPU microseconds per request: the client (this process), the proxy, the dev server.
+    client_cpu_us: float | None = None
+    proxy_cpu_us: float | None = None
+    server_cpu_us: float | None = None
 
     @property
     def rate(self) -> float:
@@ -117,8 +121,10 @@ def _percentile(values: list[float], share: float) -> float:
 
 
 @contextmanager
-def _process(command: list[str], log: Path, pattern: str, deadline: float = 60.0) -> Iterator[int]:
-    """Run ``command``; yield the port its log announces (``pattern`` has one group)."""
+def _process(
+    command: list[str], log: Path, pattern: str, deadline: float = 60.0
+) -> Iterator[tuple[int, int]]:
+    """Run ``command``; yield (the port its log announces (``pattern`` has one group), pid)."""
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -134,7 +140,7 @@ def _process(command: list[str], log: Path, pattern: str, deadline: float = 60.0
             if time.monotonic() > until:
                 raise RuntimeError(f"{command[1]} did not start in {deadline:.0f} s")
             time.sleep(0.05)  # polling a log file for a line; nothing to wait on instead
-        yield int(match[1])
+        yield int(match[1]), process.pid
     finally:
         process.terminate()
         try:
@@ -142,6 +148,15 @@ def _process(command: list[str], log: Path, pattern: str, deadline: float = 60.0
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU seconds (user + system) process ``pid`` has used so far; 0.0 for None."""
+    if pid is None:
+        return 0.0
+    # Fields 14 and 15 of /proc/<pid>/stat: user and system time, in clock ticks.
+    stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _proxy_files(work: Path, hosts: list[str], port: int) -> tuple[Path, str]:
@@ -176,9 +191,19 @@ def _proxy_files(work: Path, hosts: list[str], port: int) -> tuple[Path, str]:
 
 
 def measure(
-    hosts: list[str], port: int, proxy_port: int, token: str, requests: int, levels: Sequence[int]
+    hosts: list[str],
+    port: int,
+    proxy_port: int,
+    token: str,
+    requests: int,
+    levels: Sequence[int],
+    pids: dict[str, int | None],
 ) -> list[Figure]:
-    """Every contender at every level, interleaved per level."""
+    """Every contender at every level, interleaved per level.
+
+    ``pids`` names the ``proxy`` and ``server`` processes whose CPU time is counted (a
+    server of ``--hosts`` is None: not measured).
+    """
     from cassandra.auth import PlainTextAuthProvider
     from cassandra.cluster import Cluster
 
@@ -208,20 +233,33 @@ def measure(
                     ("insert", insert, rows),
                     ("select", select, [(i,) for i in range(requests)]),
                 ):
+                    before = _cpu_now(pids)
                     seconds, latencies, errors = run_level(s, prepared, params, level)
+                    cpu = {k: (v - before[k]) * 1e6 / requests for k, v in _cpu_now(pids).items()}
                     figure = Figure(
                         path, operation, level, requests, seconds,
                         _percentile(latencies, 0.5), _percentile(latencies, 0.99), errors,
+                        cpu["client"], cpu["proxy"], cpu["server"] if pids["server"] else None,
                     )  # fmt: skip
                     figures.append(figure)
                     print(f"  {path:6} {operation:6} {level:>4} in flight: "
                           f"{figure.rate:>9,.0f} req/s  p50 {figure.p50_ms:6.2f} ms  "
-                          f"p99 {figure.p99_ms:6.2f} ms  errors {errors}", flush=True)  # fmt: skip
+                          f"p99 {figure.p99_ms:6.2f} ms  errors {errors}  CPU/request: "
+                          f"client {cpu['client']:.0f} proxy {cpu['proxy']:.0f} server "
+                          f"{cpu['server']:.0f} us", flush=True)  # fmt: skip
         session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
     finally:
         via.shutdown()
         direct.shutdown()
     return figures
+
+
+def _cpu_now(pids: dict[str, int | None]) -> dict[str, float]:
+    return {
+        "client": time.process_time(),
+        "proxy": cpu_seconds(pids["proxy"]),
+        "server": cpu_seconds(pids["server"]),
+    }
 
 
 def report(figures: list[Figure]) -> None:
@@ -252,27 +290,31 @@ def main() -> None:
     levels = [int(x) for x in args.levels.split(",")]
     with tempfile.TemporaryDirectory(prefix="cassflow-bench-proxy-") as tmp:
         work = Path(tmp)
-        with contextmanager_or_dev(args.hosts, work) as (hosts, port):
+        with contextmanager_or_dev(args.hosts, work) as (hosts, port, server_pid):
             config, token = _proxy_files(work, hosts, port)
             command = [str(_BIN / "cassflow"), "proxy", "--config", str(config)]
-            with _process(command, work / "proxy.log", r"listening on [\d.]+:(\d+)") as proxy:
+            pattern = r"listening on [\d.]+:(\d+)"
+            with _process(command, work / "proxy.log", pattern) as (proxy, proxy_pid):
                 print(f"cluster {hosts[0]}:{port}, proxy 127.0.0.1:{proxy}", flush=True)
-                figures = measure(hosts, port, proxy, token, args.requests, levels)
+                pids = {"proxy": proxy_pid, "server": server_pid}
+                figures = measure(hosts, port, proxy, token, args.requests, levels, pids)
     report(figures)
     if args.json:
         args.json.write_text(json.dumps([asdict(f) | {"rate": f.rate} for f in figures], indent=2))
 
 
 @contextmanager
-def contextmanager_or_dev(hosts: str | None, work: Path) -> Iterator[tuple[list[str], int]]:
-    """The cluster of ``--hosts``, or a dev server of our own for the run."""
+def contextmanager_or_dev(
+    hosts: str | None, work: Path
+) -> Iterator[tuple[list[str], int, int | None]]:
+    """The cluster of ``--hosts``, or a dev server of our own for the run (and its pid)."""
     if hosts:
         host, _, port_text = hosts.partition(":")
-        yield [host], int(port_text or 9042)
+        yield [host], int(port_text or 9042), None
         return
     command = [str(_BIN / "cassflow"), "dev", "--port", "0", "--memory"]
-    with _process(command, work / "dev.log", r"listening on [\d.]+:(\d+)") as port:
-        yield ["127.0.0.1"], port
+    with _process(command, work / "dev.log", r"listening on [\d.]+:(\d+)") as (port, pid):
+        yield ["127.0.0.1"], port, pid
 
 
 if __name__ == "__main__":
