@@ -11,9 +11,10 @@ anything but :class:`ProtocolError`.
 """
 
 from cassflow.protocol._buffer import UNSET, Inet, Unset, Value
-from cassflow.protocol._codec import decode_envelope, encode_body, encode_envelope
+from cassflow.protocol._codec import body_offset, decode_envelope, encode_body, encode_envelope
+from cassflow.protocol._codec_requests import ExecuteHead, peek_execute
 from cassflow.protocol._codec_responses import backwards_compatible_error
-from cassflow.protocol._codec_results import decode_rows, encode_rows
+from cassflow.protocol._codec_results import ResultHead, decode_rows, encode_rows, peek_result
 from cassflow.protocol._compression import compress_frame_body, decompress_frame_body
 from cassflow.protocol._connection import (
     CLOSED,
@@ -155,6 +156,7 @@ __all__ = [
     "Event",
     "EventType",
     "Execute",
+    "ExecuteHead",
     "FrameReader",
     "FunctionFailure",
     "HeaderFlag",
@@ -184,6 +186,7 @@ __all__ = [
     "Register",
     "RemoteProtocolError",
     "Result",
+    "ResultHead",
     "ResultKind",
     "Role",
     "RowsFlag",
@@ -214,6 +217,7 @@ __all__ = [
     "WriteTimeout",
     "WriteType",
     "backwards_compatible_error",
+    "body_offset",
     "compress_frame_body",
     "decode_envelope",
     "decode_rows",
@@ -224,5 +228,7 @@ __all__ = [
     "encode_frames_as_segments",
     "encode_rows",
     "encode_segment",
+    "peek_execute",
+    "peek_result",
     "unsupported_version_message",
 ]

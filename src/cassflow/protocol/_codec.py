@@ -84,6 +84,30 @@ def encode_envelope(envelope: Envelope, version: int) -> RawFrame:
     )
 
 
+def body_offset(frame: RawFrame) -> int:
+    """Where the message body of a received (decompressed) frame starts: past the tracing id
+    of a traced response, the warnings and the custom payload.
+
+    Raises :class:`RemoteProtocolError` (non-fatal) when that prefix is malformed.
+    """
+    flags = frame.flags
+    if not flags & (_TRACING | _WARNING | _CUSTOM_PAYLOAD):
+        return 0
+    reader = Reader(frame.body)
+    try:
+        if flags & _TRACING and frame.direction is Direction.RESPONSE:
+            reader.read_uuid()
+        if flags & _WARNING:
+            reader.read_string_list()
+        if flags & _CUSTOM_PAYLOAD:
+            reader.read_bytes_map()
+    except RemoteProtocolError as exc:
+        raise RemoteProtocolError(
+            f"malformed frame prefix: {exc}", stream=frame.stream, fatal=False
+        ) from None
+    return reader.pos
+
+
 def decode_envelope(frame: RawFrame, version: int) -> Envelope:
     """The envelope a received (already decompressed) frame carries.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from cassflow.protocol._buffer import UNSET, Reader, Value, Writer
 from cassflow.protocol._constants import (
@@ -288,6 +288,65 @@ def _dec_execute(r: Reader, v: int) -> Execute:
         result_metadata_id=metadata_id,
         parameters=read_query_parameters(r, v),
     )
+
+
+class ExecuteHead(NamedTuple):
+    """What a relay needs of an EXECUTE, read without decoding its bound values."""
+
+    query_id: bytes
+    consistency: Consistency
+    serial_consistency: Consistency | None
+    page_size: int | None
+
+
+def peek_execute(body: bytes, pos: int, version: int) -> ExecuteHead:
+    """The head of the EXECUTE body starting at ``pos`` (past the envelope prefix).
+
+    Walks the whole body as decoding does, so that a malformed one raises the same
+    :class:`RemoteProtocolError`, but leaves the bound values in place.
+    """
+    reader = Reader(body, pos)
+    query_id = reader.read_short_bytes()
+    if version >= 5:
+        reader.read_short_bytes()  # the result metadata id
+    consistency = read_consistency(reader)
+    flags = _read_flags(reader, version)
+    if flags & _F_VALUES:
+        _skip_values(reader, version, bool(flags & _F_NAMES))
+    page_size = reader.read_int() if flags & _F_PAGE_SIZE else None
+    if flags & _F_PAGING_STATE:
+        reader.read_bytes()
+    serial = read_consistency(reader) if flags & _F_SERIAL else None
+    if flags & _F_TIMESTAMP:
+        reader.read_long()
+    if flags & _F_KEYSPACE:
+        reader.read_string()
+    if flags & _F_NOW:
+        reader.read_int()
+    return ExecuteHead(query_id, consistency, serial, page_size)
+
+
+def _skip_values(reader: Reader, version: int, named: bool) -> None:
+    if named:  # rare: the names are checked as decoding checks them
+        _read_values(reader, version, named)
+        return
+    count = reader.read_short()
+    data, pos, end = reader.data, reader.pos, len(reader.data)
+    unpack = _INT.unpack_from
+    allow_unset = version >= 4
+    try:
+        for _ in range(count):
+            size = unpack(data, pos)[0]
+            pos += 4
+            if size >= 0:
+                pos += size
+                if pos > end:
+                    raise RemoteProtocolError(f"bound value of {size} bytes overruns the body")
+            elif size != -1 and not (size == -2 and allow_unset):
+                raise RemoteProtocolError(f"[value] with invalid length {size}")
+    except struct.error:
+        raise RemoteProtocolError("truncated body: bound values") from None
+    reader.pos = pos
 
 
 def _enc_batch(w: Writer, m: Batch, v: int) -> None:

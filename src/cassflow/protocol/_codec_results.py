@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable, Sequence
 from itertools import repeat
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from cassflow.protocol._buffer import Reader, Writer
 from cassflow.protocol._constants import ResultKind, RowsFlag, SchemaChangeTarget, SchemaChangeType
@@ -176,6 +176,28 @@ def _split_rows_checked(
     except struct.error:
         raise RemoteProtocolError("rows content truncated") from None
     return tuple(rows), pos
+
+
+class ResultHead(NamedTuple):
+    """What a relay needs of a RESULT: its kind and, for rows, how many."""
+
+    kind: ResultKind
+    rows: int
+
+
+def peek_result(body: bytes, pos: int, version: int) -> ResultHead:
+    """The head of the RESULT body starting at ``pos`` (past the envelope prefix); the rows
+    themselves are not read."""
+    reader = Reader(body, pos)
+    raw_kind = reader.read_int()
+    try:
+        kind = ResultKind(raw_kind)
+    except ValueError:
+        raise RemoteProtocolError(f"unknown RESULT kind 0x{raw_kind:04x}") from None
+    if kind is not ResultKind.ROWS:
+        return ResultHead(kind, 0)
+    read_rows_metadata(reader, version)
+    return ResultHead(kind, reader.read_int())
 
 
 def _read_rows(r: Reader, v: int) -> RowsResult:

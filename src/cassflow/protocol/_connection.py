@@ -3,6 +3,11 @@
 Bytes in: :meth:`Connection.receive_data`. Messages out: :meth:`Connection.next_event`,
 which returns an :class:`Envelope`, :data:`NEED_DATA` or :data:`CLOSED`. Messages in:
 :meth:`Connection.send`, which returns the bytes to write. No sockets, no clocks, no logging.
+
+A relay (the proxy) that passes most frames on untouched uses :meth:`Connection.next_relay_event`
+and :meth:`Connection.send_frames` instead: frames of the opcodes it names come out and go in
+as :class:`RawFrame` (decompressed, body undecoded), with the same state checks as messages, so
+that forwarding a frame costs no decoding and no re-encoding.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from cassflow.protocol._constants import (
     LEGACY_HEADER_VERSIONS,
     MAX_FRAME_BODY_LENGTH,
     MAX_STREAM_ID,
+    REQUEST_OPCODES,
     SUPPORTED_VERSIONS,
     Direction,
     HeaderFlag,
@@ -63,6 +69,10 @@ NEED_DATA: Final = Signal.NEED_DATA
 CLOSED: Final = Signal.CLOSED
 
 _SUPPORTED_VERSIONS_RE: Final = re.compile(r"supported versions are \(([^)]*)\)")
+_NO_RELAY: Final[frozenset[int]] = frozenset()
+_COMPRESSION_FLAG: Final = int(HeaderFlag.COMPRESSION)
+_REQUEST_OPCODE_VALUES: Final = frozenset(int(opcode) for opcode in REQUEST_OPCODES)
+
 #: A reason quotes what the peer sent, so it can outgrow the [string] of the ERROR that
 #: carries it back; 16383 characters are at most 65532 bytes of UTF-8.
 _MAX_REPLY_REASON: Final = 16383
@@ -175,12 +185,27 @@ class Connection:
         Raises :class:`RemoteProtocolError` for bytes that break the protocol; when the error
         is fatal the connection is CLOSED from then on.
         """
+        event = self._next_event(_NO_RELAY)
+        assert not isinstance(event, RawFrame)  # nothing is relayed
+        return event
+
+    def next_relay_event(self, relay: frozenset[int]) -> Envelope | RawFrame | Signal:
+        """As :meth:`next_event`, but a frame whose opcode is in ``relay`` comes out as it is.
+
+        The frame is decompressed (v4 frame compression; its COMPRESSION flag cleared) and its
+        body is not decoded: what it holds is the caller's to check (a malformed body goes on
+        to whoever decodes it). State, stream ids and versions are checked as for messages.
+        A frame of the wrong direction for its opcode is decoded, so it fails as usual.
+        """
+        return self._next_event(relay)
+
+    def _next_event(self, relay: frozenset[int]) -> Envelope | RawFrame | Signal:
         if self.state is ConnectionState.CLOSED:
             return CLOSED
         try:
             frame = self._next_frame()
             if frame is not None:
-                return self._accept(frame)
+                return self._accept(frame, relay)
             if not self._peer_closed:
                 return NEED_DATA
             buffered = self._frames.buffered + (self._segments.buffered if self._segments else 0)
@@ -245,24 +270,40 @@ class Connection:
             return encode_frames_as_segments([encoded], self.compression is not None)
         return encoded
 
-    def _accept(self, frame: RawFrame) -> Envelope:
+    def _accept(self, frame: RawFrame, relay: frozenset[int]) -> Envelope | RawFrame:
         version = self._frame_version(frame)
-        if frame.flags & HeaderFlag.COMPRESSION and not self._framed:
+        if frame.flags & _COMPRESSION_FLAG and not self._framed:
             if not self._decompression_allowed():
                 raise self._bad_request(frame, "compressed frame but no compression agreed")
             try:
                 frame = _replace_body(frame, decompress_frame_body(frame.body))
             except RemoteProtocolError as exc:
                 raise self._bad_request(frame, str(exc)) from None
+        if frame.opcode in relay and (frame.opcode in _REQUEST_OPCODE_VALUES) == (
+            frame.direction is Direction.REQUEST
+        ):
+            return self._accept_relayed(frame)
         try:
             envelope = decode_envelope(frame, version)
         except RemoteProtocolError as exc:
             raise self._bad_request(frame, str(exc)) from None
         if self.role is Role.SERVER:
-            self._on_request_received(envelope, frame)
+            self._on_request_received(envelope.stream, envelope.message.opcode, frame)
+            if isinstance(envelope.message, Startup):
+                self._requested_compression = envelope.message.compression
         else:
-            self._on_response_received(envelope)
+            self._on_response_received(envelope.stream, envelope.message.opcode)
         return envelope
+
+    def _accept_relayed(self, frame: RawFrame) -> RawFrame:
+        opcode = Opcode(frame.opcode)
+        if self.role is Role.SERVER:
+            self._on_request_received(frame.stream, opcode, frame)
+        else:
+            self._on_response_received(frame.stream, opcode)
+        if frame.flags & _COMPRESSION_FLAG:  # v5: the segment was the compressed unit
+            frame = _replace_body(frame, frame.body)
+        return frame
 
     def _frame_version(self, frame: RawFrame) -> ProtocolVersion:
         if self.role is Role.SERVER and self.version is None:
@@ -308,40 +349,35 @@ class Connection:
             )
         return RemoteProtocolError(reason, stream=frame.stream, reply=reply, fatal=False)
 
-    def _on_request_received(self, envelope: Envelope, frame: RawFrame) -> None:
-        opcode = envelope.message.opcode
-        if envelope.stream < 0:
-            raise self._bad_request(frame, f"request on negative stream id {envelope.stream}")
-        if envelope.stream in self._in_flight:
+    def _on_request_received(self, stream: int, opcode: Opcode, frame: RawFrame) -> None:
+        if stream < 0:
+            raise self._bad_request(frame, f"request on negative stream id {stream}")
+        if stream in self._in_flight:
             raise RemoteProtocolError(
-                f"stream {envelope.stream} reused while its request is unanswered",
-                stream=envelope.stream,
+                f"stream {stream} reused while its request is unanswered", stream=stream
             )
         new_state = REQUEST_TRANSITIONS.get((self.state, opcode))
         if new_state is None:
             raise self._bad_request(frame, unexpected_request_message(self.state, opcode))
-        if isinstance(envelope.message, Startup):
-            self._requested_compression = envelope.message.compression
-        self._in_flight[envelope.stream] = opcode
+        self._in_flight[stream] = opcode
         self.state = new_state
 
-    def _on_response_received(self, envelope: Envelope) -> None:
-        opcode = envelope.message.opcode
-        if envelope.stream == EVENT_STREAM_ID and opcode is Opcode.EVENT:
+    def _on_response_received(self, stream: int, opcode: Opcode) -> None:
+        if stream == EVENT_STREAM_ID and opcode is Opcode.EVENT:
             if self.state not in EVENT_STATES:
                 raise RemoteProtocolError(f"EVENT pushed in state {self.state.value}")
             return
-        request = self._in_flight.pop(envelope.stream, None)
+        request = self._in_flight.pop(stream, None)
         if request is None:
             raise RemoteProtocolError(
-                f"{opcode.name} on stream {envelope.stream}, which has no request in flight",
-                stream=envelope.stream,
+                f"{opcode.name} on stream {stream}, which has no request in flight",
+                stream=stream,
             )
         new_state = RESPONSE_TRANSITIONS.get((self.state, request, opcode))
         if new_state is None:
             raise RemoteProtocolError(
                 f"{opcode.name} cannot answer {request.name} in state {self.state.value}",
-                stream=envelope.stream,
+                stream=stream,
             )
         self._enter(new_state, request, opcode)
 
@@ -354,6 +390,49 @@ class Connection:
     def send_many(self, envelopes: Iterable[Envelope]) -> bytes:
         """The bytes of several messages at once (on v5 they share segments)."""
         return self._frames_to_bytes([self._prepare(e, False) for e in envelopes])
+
+    def send_frames(self, frames: Iterable[RawFrame]) -> bytes:
+        """The bytes that carry already encoded frames, e.g. relayed from another connection.
+
+        Each frame's body must be uncompressed (as :meth:`next_relay_event` gives them); the
+        header is written anew in this connection's version, with its compression. State and
+        stream ids are checked as :meth:`send` checks them. Frames of STARTUP (which sets up
+        compression) must be sent as messages.
+        """
+        return self._frames_to_bytes([self._prepare_frame(frame) for frame in frames])
+
+    def _prepare_frame(self, frame: RawFrame) -> tuple[bytes, bool]:
+        if self.state is ConnectionState.CLOSED:
+            raise LocalProtocolError("the connection is closed")
+        if self.version is None:
+            raise LocalProtocolError("a server cannot send before the client's first frame")
+        try:
+            opcode = Opcode(frame.opcode)
+        except ValueError:
+            raise LocalProtocolError(f"unknown opcode 0x{frame.opcode:02x}") from None
+        is_request = frame.opcode in _REQUEST_OPCODE_VALUES
+        if is_request != (self.role is Role.CLIENT) or opcode is Opcode.STARTUP:
+            raise LocalProtocolError(f"a {self.role.value.lower()} cannot relay {opcode.name}")
+        was_framed = self._framed
+        if is_request:
+            self._on_request_sent(frame.stream, opcode)
+        else:
+            self._on_response_sent(frame.stream, opcode)
+        flags = frame.flags & ~_COMPRESSION_FLAG
+        body = frame.body
+        if self.compression and self.version < ProtocolVersion.V5 and body:
+            body = compress_frame_body(body)
+            flags |= _COMPRESSION_FLAG
+        direction = Direction.REQUEST if is_request else Direction.RESPONSE
+        raw = RawFrame(
+            version=self.version,
+            direction=direction,
+            flags=flags,
+            stream=frame.stream,
+            opcode=frame.opcode,
+            body=body,
+        )
+        return raw.encode(), was_framed
 
     def _prepare(self, envelope: Envelope, unsolicited: bool) -> tuple[bytes, bool]:
         if self.state is ConnectionState.CLOSED and not unsolicited:
@@ -369,9 +448,13 @@ class Connection:
         was_framed = self._framed
         if not unsolicited:
             if is_request:
-                self._on_request_sent(envelope)
+                startup = message if isinstance(message, Startup) else None
+                compression = check_compression(startup.compression) if startup else None
+                self._on_request_sent(envelope.stream, message.opcode)
+                if startup is not None:
+                    self._requested_compression = compression
             else:
-                self._on_response_sent(envelope)
+                self._on_response_sent(envelope.stream, message.opcode)
         raw = encode_envelope(envelope, self.version)
         # v3/v4 compress frame bodies once compression is agreed: a client from the answer
         # to STARTUP on, a server from that answer itself (the client inflates from the
@@ -395,31 +478,27 @@ class Connection:
             out.append(encode_frames_as_segments(run, self.compression is not None))
         return out[0] if len(out) == 1 else b"".join(out)
 
-    def _on_request_sent(self, envelope: Envelope) -> None:
-        opcode = envelope.message.opcode
-        if not 0 <= envelope.stream <= MAX_STREAM_ID:
-            raise LocalProtocolError(f"request stream id {envelope.stream} outside 0..32767")
-        if envelope.stream in self._in_flight:
-            raise LocalProtocolError(f"stream {envelope.stream} already has a request in flight")
+    def _on_request_sent(self, stream: int, opcode: Opcode) -> None:
+        if not 0 <= stream <= MAX_STREAM_ID:
+            raise LocalProtocolError(f"request stream id {stream} outside 0..32767")
+        if stream in self._in_flight:
+            raise LocalProtocolError(f"stream {stream} already has a request in flight")
         new_state = REQUEST_TRANSITIONS.get((self.state, opcode))
         if new_state is None:
             raise LocalProtocolError(f"cannot send {opcode.name} in state {self.state.value}")
-        if isinstance(envelope.message, Startup):
-            self._requested_compression = check_compression(envelope.message.compression)
-        self._in_flight[envelope.stream] = opcode
+        self._in_flight[stream] = opcode
         self.state = new_state
 
-    def _on_response_sent(self, envelope: Envelope) -> None:
-        opcode = envelope.message.opcode
+    def _on_response_sent(self, stream: int, opcode: Opcode) -> None:
         if opcode is Opcode.EVENT:
-            if envelope.stream != EVENT_STREAM_ID:
+            if stream != EVENT_STREAM_ID:
                 raise LocalProtocolError("EVENTs go on stream -1")
             if self.state not in EVENT_STATES:
                 raise LocalProtocolError(f"cannot push EVENT in state {self.state.value}")
             return
-        request = self._in_flight.get(envelope.stream)
+        request = self._in_flight.get(stream)
         if request is None:
-            raise LocalProtocolError(f"no request in flight on stream {envelope.stream}")
+            raise LocalProtocolError(f"no request in flight on stream {stream}")
         new_state = RESPONSE_TRANSITIONS.get((self.state, request, opcode))
         if new_state is None:
             raise LocalProtocolError(
@@ -427,7 +506,7 @@ class Connection:
             )
         if request is Opcode.STARTUP and opcode is not Opcode.ERROR:
             check_compression(self._requested_compression)
-        del self._in_flight[envelope.stream]
+        del self._in_flight[stream]
         self._enter(new_state, request, opcode)
 
     def _enter(self, new_state: ConnectionState, request: Opcode, answer: Opcode) -> None:
