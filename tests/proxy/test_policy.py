@@ -13,18 +13,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cassflow.cql import Batch, Verb, classify, parse_statement
+from cassflow.cql import Batch, Verb, parse_statement
 from cassflow.cql._quote import ident
 from cassflow.proxy._consistency import ORDER, consistency_name, rank
 from cassflow.proxy._policy import (
+    _READABLE_KEYSPACES,
+    _READABLE_TABLES,
     SCHEMA_RULE,
     Action,
+    Decision,
     Policy,
     PolicyError,
     load_policy,
     parse_policy,
 )
 from cassflow.proxy._policy_spec import cql_name
+from cassflow.proxy._requests import ClientState, resolve_query
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "proxy-policy.md"
 
@@ -70,17 +74,27 @@ def act(verb: Verb, keyspace: str | None, table: str | None = None, **more: obje
     return Action(verb=verb, keyspace=keyspace, table=table, **more)  # type: ignore[arg-type]
 
 
-def statement_action(text: str, session_keyspace: str | None, **more: object) -> Action:
-    """An action from CQL text, names resolved as Cassandra resolves them."""
+def statement_actions(text: str, session_keyspace: str | None, **more: object) -> list[Action]:
+    """The actions of CQL text, one per fact the proxy finds in it (names resolved as
+    Cassandra resolves them)."""
+    resolved = resolve_query(text, ClientState("tester", keyspace=session_keyspace))
     statement = parse_statement(text)
-    found = classify(statement)
-    tables = tuple(
-        (keyspace if keyspace is not None else session_keyspace, table)
-        for keyspace, table in found.tables
-    )
-    keyspace = found.keyspace if found.keyspace is not None else session_keyspace
-    batch = len(statement.statements) if isinstance(statement, Batch) else None
-    return act(found.verb, keyspace, found.table, tables=tables, batch_statements=batch, **more)
+    if isinstance(statement, Batch):
+        more.setdefault("batch_statements", len(statement.statements))
+    return [act(fact.verb, fact.keyspace, fact.table, **more) for fact in resolved.facts]
+
+
+def decide_statement(
+    policy: Policy, subject: str, groups: list[str], text: str, session_keyspace: str | None
+) -> Decision:
+    """A request's verdict as the proxy's gate reaches it: each action decided on its own, the
+    first denied one refuses the request."""
+    decisions = [
+        policy.decide(subject, groups, action)
+        for action in statement_actions(text, session_keyspace)
+    ]
+    assert decisions, text
+    return next((decision for decision in decisions if not decision.allowed), decisions[0])
 
 
 # -- decisions ------------------------------------------------------------------------------
@@ -197,29 +211,50 @@ def test_unquoted_policy_names_are_case_insensitive_and_quoted_ones_exact(
 def test_statements_are_decided_on_their_resolved_names(
     policy: Policy, text: str, session: str | None, allowed: bool
 ) -> None:
-    decision = policy.decide("alice", ["analysts"], statement_action(text, session))
+    decision = decide_statement(policy, "alice", ["analysts"], text, session)
     assert decision.allowed is allowed, decision.reason
 
 
-def test_a_batch_is_allowed_only_when_one_rule_allows_every_table(policy: Policy) -> None:
+def test_a_batch_is_allowed_only_when_every_table_is_allowed(policy: Policy) -> None:
     both = (
         "BEGIN BATCH INSERT INTO shop.orders (id) VALUES (1); "
         'INSERT INTO shop."Audit" (id) VALUES (1); APPLY BATCH'
     )
-    assert policy.decide("etl-bot", [], statement_action(both, None)).allowed
+    assert decide_statement(policy, "etl-bot", [], both, None).allowed
     mixed = (
         "BEGIN BATCH INSERT INTO orders (id) VALUES (1); "
         "INSERT INTO shop.customers (id) VALUES (1); APPLY BATCH"
     )
-    decision = policy.decide("etl-bot", [], statement_action(mixed, "shop"))
+    decision = decide_statement(policy, "etl-bot", [], mixed, "shop")
     assert not decision.allowed
     assert decision.reason == "rule loader does not cover shop.customers"
 
 
+def test_each_table_of_a_batch_may_be_allowed_by_another_rule() -> None:
+    # As Cassandra checks each statement of a batch against all of the role's permissions.
+    two_rules = parse_policy(
+        "version: 1\n"
+        "rules:\n"
+        "  - {name: orders, match: {subjects: [s]},\n"
+        "     allow: [{keyspace: shop, tables: [orders], verbs: [MODIFY]}]}\n"
+        "  - {name: audit, match: {groups: [auditors]},\n"
+        "     allow: [{keyspace: shop, tables: [audit], verbs: [MODIFY]}]}\n"
+    )
+    batch = (
+        "BEGIN BATCH INSERT INTO shop.orders (id) VALUES (1); "
+        "INSERT INTO shop.audit (id) VALUES (1); APPLY BATCH"
+    )
+    rules = [two_rules.decide("s", ["auditors"], a).rule for a in statement_actions(batch, None)]
+    assert rules == ["orders", "audit"]
+    assert decide_statement(two_rules, "s", ["auditors"], batch, None).allowed
+    alone = decide_statement(two_rules, "s", [], batch, None)
+    assert not alone.allowed
+    assert alone.reason == "rule orders does not cover shop.audit"
+
+
 def test_batch_size_and_page_size_limits(policy: Policy) -> None:
     def insert_batch(n: int) -> Action:
-        tables = (("shop", "orders"),)
-        return act(Verb.MODIFY, "shop", "orders", tables=tables, batch_statements=n)
+        return act(Verb.MODIFY, "shop", "orders", batch_statements=n)
 
     assert policy.decide("etl-bot", [], insert_batch(50)).allowed  # defaults: 50
     too_many = policy.decide("etl-bot", [], insert_batch(51))
@@ -405,7 +440,7 @@ def test_keyspace_level_and_keyspace_less_statements(policy: Policy) -> None:
     assert not policy.decide("etl-bot", [], act(Verb.DDL, "shop")).allowed
     assert policy.decide("root", [], act(Verb.DDL, "shop")).allowed
     # CREATE ROLE names no keyspace: only keyspace "*" covers it.
-    create_role = statement_action("CREATE ROLE bob WITH PASSWORD = 'x' AND LOGIN = true", None)
+    [create_role] = statement_actions("CREATE ROLE bob WITH PASSWORD = 'x' AND LOGIN = true", None)
     assert create_role.verb is Verb.AUTH
     assert create_role.keyspace is None
     assert policy.decide("root", [], create_role).allowed
@@ -527,6 +562,19 @@ def test_the_documented_examples_are_valid_policies() -> None:
     assert len(policies) >= 3
     for block in policies:
         parse_policy(block, DOCS)
+
+
+def test_the_docs_name_the_schema_reads_the_policy_allows() -> None:
+    # docs/proxy-policy.md is the one place listing them (docs/proxy-authorization.md links it).
+    text = DOCS.read_text(encoding="utf-8")
+    section = text.split("## Schema reads", 1)[1].split("It checks no permission", 1)[0]
+    named = set(re.findall(r"`(system\w*(?:\.\w+)?)`", section))
+    assert named == {f"{ks}.{table}" for ks, table in _READABLE_TABLES} | _READABLE_KEYSPACES
+    open_to_all = parse_policy("version: 1\n")
+    for name in named:
+        keyspace, _, table = name.partition(".")
+        action = act(Verb.SELECT, keyspace, table or "tables", page_size=None)
+        assert open_to_all.decide("anyone", [], action).rule == SCHEMA_RULE, name
 
 
 @given(st.from_regex(r"[A-Za-z0-9_\" ]{1,20}", fullmatch=True))

@@ -18,70 +18,20 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from cassflow._yamlfile import check_keys, parse, read_text, validation_problems
 from cassflow.errors import CassflowError
 from cassflow.pipeline._spec import ConnectionSpec, Name, PipelineSpec
 
 _REFERENCE = re.compile(r"\$\{([a-z]+):([^}]*)\}")
 _SECRET = re.compile(r"^[a-z][a-z0-9_-]*:[^#}]+(#[^}]+)?$")
+_SELF_ALIAS = (
+    "the anchor here is used by an alias inside its own value (a value without end); repeat the "
+    "value instead"
+)
 
 
 class PipelineError(CassflowError):
     """A pipeline file that cannot be used; the message starts with ``file:line:column:``."""
-
-
-def _where(path: Path, node: yaml.Node | None) -> str:
-    if node is None:
-        return f"{path}"
-    mark = node.start_mark
-    return f"{path}:{mark.line + 1}:{mark.column + 1}"
-
-
-def _child(node: yaml.Node | None, key: str | int) -> tuple[yaml.Node, yaml.Node] | None:
-    """(key node, value node) of ``key`` in a mapping, or (item, item) in a sequence."""
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if key_node.value == key:
-                return key_node, value_node
-        return None
-    if isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-        return node.value[key], node.value[key]
-    return None
-
-
-def _locate(root: yaml.Node | None, loc: tuple[str | int, ...]) -> yaml.Node | None:
-    """The node a validation error is about: the deepest key of ``loc`` found in the file."""
-    node, best = root, root
-    for key in loc:
-        found = _child(node, key)
-        if found is None:
-            break
-        best, node = found
-    return best
-
-
-def _check_duplicate_keys(
-    path: Path, node: yaml.Node, inside: frozenset[int] = frozenset()
-) -> None:
-    """Refuse repeated keys, and aliases to a node that contains them (``a: &x {b: *x}``, a
-    value without end); ``inside`` holds the nodes on the way down."""
-    if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
-        return
-    if id(node) in inside:
-        raise PipelineError(
-            f"{_where(path, node)}: the anchor here is used by an alias inside its own value (a "
-            "value without end); repeat the value instead"
-        )
-    inside |= {id(node)}
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            if key_node.value in seen:
-                raise PipelineError(f"{_where(path, key_node)}: duplicate key {key_node.value!r}")
-            seen.add(key_node.value)
-            _check_duplicate_keys(path, value_node, inside)
-    else:
-        for item in node.value:
-            _check_duplicate_keys(path, item, inside)
 
 
 def _interpolate(value: Any, path: Path, env: Mapping[str, str], where: str) -> Any:
@@ -148,36 +98,21 @@ class _ConnectionsFile(BaseModel):
 
 
 def _read(path: Path, env: Mapping[str, str] | None) -> tuple[yaml.Node, dict[str, Any]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PipelineError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise PipelineError(f"{path}: not UTF-8 text at byte {exc.start}") from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else f"{path}"
-        raise PipelineError(f"{where}: not valid YAML: {exc.problem}") from None
+    text = read_text(path, PipelineError)
+    root, data = parse(text, str(path), PipelineError)
     if root is None or not isinstance(data, dict):
         raise PipelineError(
             f"{path}: expected a mapping with name, connections, datasets, activities"
         )
-    _check_duplicate_keys(path, root)
+    check_keys(str(path), root, PipelineError, self_alias=_SELF_ALIAS)
     return root, _interpolate(data, path, os.environ if env is None else env, "")
 
 
 def _problems(path: Path, root: yaml.Node, exc: ValidationError) -> str:
     """One ``file:line:column: key: message`` line per validation error."""
-    problems = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        # Union members add their class name to the location; drop those for the file.
-        keys = tuple(k for k in loc if not (isinstance(k, str) and k.endswith("Spec")))
-        node = _locate(root, keys)
-        dotted = ".".join(str(k) for k in keys) or "(top level)"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        problems.append(f"{_where(path, node)}: {dotted}: {message}")
-    return "\n".join(dict.fromkeys(problems))
+    return validation_problems(str(path), root, exc, is_key=_is_key)
+
+
+def _is_key(item: str | int) -> bool:
+    # Union members add their class name to the location; drop those for the file.
+    return not (isinstance(item, str) and item.endswith("Spec"))

@@ -7,10 +7,12 @@ already resolved the way Cassandra resolves them: the session keyspace filled in
 removed) and returns a :class:`Decision`. It is pure: the same policy, identity and action
 (including its time) always give the same decision.
 
-The first rule that matches the identity and allows *every* table of the request, its verb,
-the time, the consistency level, the batch size and the page size wins; its limits and rate
-apply. A denial names its reason and the rule that came closest (the one that passed the most
-of those checks, in that order), or says that no rule matches the identity.
+An action is about one (keyspace, table): a request that touches several (a BATCH, the read
+of a conditional update) is one action each, decided on its own (the proxy's gate refuses the
+request at the first one denied). The first rule that matches the identity and allows the
+table, the verb, the time, the consistency level, the batch size and the page size wins; its
+limits and rate apply. A denial names its reason and the rule that came closest (the one that
+passed the most of those checks, in that order), or says that no rule matches the identity.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from cassflow._yamlfile import read_text
 from cassflow.cql import Verb
 from cassflow.proxy._consistency import rank
 from cassflow.proxy._policy_spec import (
@@ -62,8 +65,6 @@ _RULE_VERBS: Final = frozenset({Verb.SELECT, Verb.MODIFY, Verb.DDL, Verb.AUTH})
 # Identities seen with their matching rules; cleared when full (rebuilding is cheap).
 _CANDIDATE_CACHE_SIZE: Final = 4096
 
-Target = tuple[str | None, str | None]
-
 
 def _now() -> datetime:
     return datetime.now(UTC)
@@ -78,19 +79,17 @@ class Action:
     schema reads (see ``defaults.schema_reads``). ``keyspace``/``table`` are names as stored,
     resolved by the caller (the session keyspace filled in; ``keyspace`` None only for
     statements about no keyspace, such as ``CREATE ROLE``; ``table`` None for keyspace-level
-    statements). ``tables`` lists every (keyspace, table) of a request that touches several
-    (a BATCH); when empty the request touches ``(keyspace, table)``. ``consistency`` and
-    ``serial_consistency`` are level names (``LOCAL_QUORUM``); ``batch_statements`` is the
-    number of statements of a BATCH; ``page_size`` None or <= 0 means an unpaged request;
-    ``at`` (timezone-aware, default now) is when the request arrived. ``runs`` is False for a
-    PREPARE: what the statement does is decided, while page size and consistency come with
-    each EXECUTE and are decided then.
+    statements). A request touching several tables is one action per table, each decided on
+    its own. ``consistency`` and ``serial_consistency`` are level names (``LOCAL_QUORUM``);
+    ``batch_statements`` is the number of statements of a BATCH; ``page_size`` None or <= 0
+    means an unpaged request; ``at`` (timezone-aware, default now) is when the request
+    arrived. ``runs`` is False for a PREPARE: what the statement does is decided, while page
+    size and consistency come with each EXECUTE and are decided then.
     """
 
     verb: Verb
     keyspace: str | None = None
     table: str | None = None
-    tables: tuple[tuple[str | None, str], ...] = ()
     consistency: str | None = None
     serial_consistency: str | None = None
     batch_statements: int | None = None
@@ -102,10 +101,6 @@ class Action:
         if self.at.tzinfo is None:
             # A naive time would be read in the proxy host's zone: windows would shift with it.
             raise ValueError("Action.at needs a timezone-aware datetime")
-
-    def targets(self) -> tuple[Target, ...]:
-        """Every (keyspace, table) the request touches (table None: the keyspace itself)."""
-        return self.tables or ((self.keyspace, self.table),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,19 +234,18 @@ def _consistency_problem(level: str | None, maximum: str | None, what: str) -> s
     return None
 
 
-def _check(rule: _Rule, action: Action, targets: tuple[Target, ...]) -> tuple[int, str | None]:
+def _check(rule: _Rule, action: Action) -> tuple[int, str | None]:
     """How far ``action`` gets through ``rule``'s checks, and why it stops (None: allowed)."""
-    verb = action.verb
-    for keyspace, table in targets:
-        covering = [grant for grant in rule.grants if grant.covers(keyspace, table)]
-        if not covering:
-            return 1, f"rule {rule.name} does not cover {_name(keyspace, table)}"
-        if not any(verb in grant.verbs for grant in covering):
-            verbs = sorted(frozenset[str]().union(*(grant.verbs for grant in covering)))
-            return 2, (
-                f"rule {rule.name} allows only {', '.join(verbs)} on "
-                f"{_name(keyspace, table)}, not {verb}"
-            )
+    verb, keyspace, table = action.verb, action.keyspace, action.table
+    covering = [grant for grant in rule.grants if grant.covers(keyspace, table)]
+    if not covering:
+        return 1, f"rule {rule.name} does not cover {_name(keyspace, table)}"
+    if not any(verb in grant.verbs for grant in covering):
+        verbs = sorted(frozenset[str]().union(*(grant.verbs for grant in covering)))
+        return 2, (
+            f"rule {rule.name} allows only {', '.join(verbs)} on "
+            f"{_name(keyspace, table)}, not {verb}"
+        )
     if rule.windows is not None and not any(w.contains(action.at) for w in rule.windows):
         first = rule.windows[0]
         local = action.at.astimezone(first.zone)
@@ -319,9 +313,8 @@ class Policy:
     def decide(self, subject: str, groups: Collection[str], action: Action) -> Decision:
         """Allow or deny ``action`` for the identity (token subject and groups)."""
         group_set = groups if isinstance(groups, frozenset) else frozenset(groups)
-        targets = action.targets()
         if self._schema_reads:
-            schema = self._schema_decision(action, targets)
+            schema = self._schema_decision(action)
             if schema is not None:
                 return schema
         rules = self._matching(subject, group_set)
@@ -337,7 +330,7 @@ class Policy:
             )
         best: tuple[int, _Rule, str] | None = None
         for rule in rules:
-            progress, reason = _check(rule, action, targets)
+            progress, reason = _check(rule, action)
             if reason is None:
                 return Decision(True, rule.name, f"allowed by rule {rule.name}", rule.rate)
             if best is None or progress > best[0]:
@@ -345,7 +338,7 @@ class Policy:
         assert best is not None
         return Decision(False, best[1].name, best[2])
 
-    def _schema_decision(self, action: Action, targets: tuple[Target, ...]) -> Decision | None:
+    def _schema_decision(self, action: Action) -> Decision | None:
         """The decision on a schema read, or None when ``action`` is no schema read."""
         rate = self.spec.defaults.rate
         if action.verb in (Verb.USE, Verb.OTHER):
@@ -354,10 +347,11 @@ class Policy:
             return Decision(
                 True, SCHEMA_RULE, "allowed: schema reads are open to every login", rate
             )
-        if action.verb is not Verb.SELECT or not all(
-            (keyspace, table) in _READABLE_TABLES or keyspace in _READABLE_KEYSPACES
-            for keyspace, table in targets
-        ):
+        readable = (
+            action.keyspace in _READABLE_KEYSPACES
+            or (action.keyspace, action.table) in _READABLE_TABLES
+        )
+        if action.verb is not Verb.SELECT or not readable:
             return None
         for level in (action.consistency, action.serial_consistency):
             problem = _consistency_problem(level, self._schema_max, "consistency")
@@ -392,10 +386,4 @@ def parse_policy(text: str, source: str | os.PathLike[str] = "<policy>") -> Poli
 def load_policy(path: str | os.PathLike[str]) -> Policy:
     """Read and validate a policy file; :class:`PolicyError` names file:line:column."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise PolicyError(f"{path}: not UTF-8 text at byte {exc.start}") from None
-    return parse_policy(text, path)
+    return parse_policy(read_text(path, PolicyError), path)

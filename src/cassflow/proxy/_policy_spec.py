@@ -38,6 +38,7 @@ from pydantic import (
     model_validator,
 )
 
+from cassflow._yamlfile import check_keys, locate, parse, position, validation_problems
 from cassflow.errors import CassflowError
 from cassflow.proxy._consistency import ORDER, SERIAL_EQUIVALENT
 
@@ -245,83 +246,30 @@ _NUMBER_TAGS = frozenset({"tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})
 def read_policy_spec(text: str, source: str | os.PathLike[str]) -> PolicySpec:
     """Validate policy ``text``; ``source`` (a path) names it in errors."""
     where = str(Path(source))
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # _Loader is a SafeLoader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        at = f"{where}:{mark.line + 1}:{mark.column + 1}" if mark else where
-        raise PolicyError(f"{at}: not valid YAML: {exc.problem}") from None
+    root, data = parse(text, where, PolicyError, _Loader)
     if root is None or not isinstance(data, dict):
         raise PolicyError(f"{where}: expected a mapping with version, defaults and rules")
-    _check_keys(where, root, frozenset())
+    check_keys(where, root, PolicyError, self_alias="an alias inside its own anchor's value")
     try:
         spec = PolicySpec.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(_problems(where, root, exc)) from None
+        raise PolicyError(validation_problems(where, root, exc, is_key=_is_key)) from None
     _check_rule_names(where, root, spec)
     return spec
 
 
-def _at(where: str, node: yaml.Node | None) -> str:
-    if node is None:
-        return where
-    return f"{where}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
-
-
-def _locate(root: yaml.Node, loc: tuple[str | int, ...]) -> yaml.Node:
-    """The deepest node of ``loc`` found in the file (the key node for a mapping key)."""
-    node, best = root, root
-    for key in loc:
-        found: tuple[yaml.Node, yaml.Node] | None = None
-        if isinstance(node, yaml.MappingNode):
-            found = next(((k, v) for k, v in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            found = node.value[key], node.value[key]
-        if found is None:
-            break
-        best, node = found
-    return best
-
-
-def _check_keys(where: str, node: yaml.Node, inside: frozenset[int]) -> None:
-    """Refuse repeated keys (the last would silently win) and self-containing aliases."""
-    if not isinstance(node, yaml.MappingNode | yaml.SequenceNode):
-        return
-    if id(node) in inside:
-        raise PolicyError(f"{_at(where, node)}: an alias inside its own anchor's value")
-    inside |= {id(node)}
-    if isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_keys(where, item, inside)
-        return
-    seen: set[str] = set()
-    for key, value in node.value:
-        if key.value in seen:
-            raise PolicyError(f"{_at(where, key)}: duplicate key {key.value!r}")
-        seen.add(key.value)
-        _check_keys(where, value, inside)
-
-
-def _problems(where: str, root: yaml.Node, exc: ValidationError) -> str:
-    """One ``file:line:column: key: message`` line per validation error."""
-    lines = []
-    for error in exc.errors():
-        # Literal and union members add a tag of their own to the location: not a key.
-        loc = tuple(k for k in error["loc"] if not (isinstance(k, str) and "[" in k))
-        dotted = ".".join(str(k) for k in loc) or "(top level)"
-        message = str(error["msg"]).removeprefix("Value error, ")
-        lines.append(f"{_at(where, _locate(root, loc))}: {dotted}: {message}")
-    return "\n".join(dict.fromkeys(lines))
+def _is_key(item: str | int) -> bool:
+    # Literal and union members add a tag of their own to the location: not a key.
+    return not (isinstance(item, str) and "[" in item)
 
 
 def _check_rule_names(where: str, root: yaml.Node, spec: PolicySpec) -> None:
     seen: dict[str, int] = {}
     for index, rule in enumerate(spec.rules):
         if rule.name in seen:
-            node = _locate(root, ("rules", index, "name"))
+            node = locate(root, ("rules", index, "name"))
             raise PolicyError(
-                f"{_at(where, node)}: rules.{index}.name: rule name {rule.name!r} is already "
+                f"{position(where, node)}: rules.{index}.name: rule name {rule.name!r} is already "
                 f"used by rule {seen[rule.name] + 1}; names must be unique (audit lines and "
                 "rate limits are kept per rule)"
             )
