@@ -759,6 +759,11 @@ ATTEMPTS = [
     ),
     Attempt("trailing-garbage", _q("SELECT * FROM {ks}.allowed garbage"), SyntaxException),
     Attempt(
+        "create-role-with-garbage-keeps-the-password-out",
+        _q(f"CREATE ROLE bw_evil WITH PASSWORD = '{ROLE_PASSWORD}' AND LOGIN = perhaps"),
+        SyntaxException,
+    ),
+    Attempt(
         "insert-with-trailing-garbage",
         _q("INSERT INTO {ks}.allowed (k, v) VALUES (914, 'x') )"),
         SyntaxException,
@@ -780,6 +785,7 @@ def test_bypass_attempt_is_refused(attempt: Attempt, world: World, session: Sess
         if attempt.code == UNPREPARED:
             assert isinstance(refused.value.answer, Unprepared)
     assert SECRET not in str(refused.value)
+    assert ROLE_PASSWORD not in str(refused.value)
     assert _snapshot(session, world) == before, "the forbidden data or schema changed"
     new = _audit_lines(world.audit_path)[audited:]
     denied = [line for line in new if line["decision"] == "denied"]
@@ -990,9 +996,10 @@ def _describe_with_cqlsh(world: World, port: int, home: Path) -> None:
         "defect (bypass): _server._Client._forward authorizes a request against the "
         "client's keyspace, then awaits pace() (the rate limit's hold), and only then picks "
         "the upstream connection from self.keyspace, which a USE answered during the hold "
-        "has moved: a SELECT authorized on <ks>.allowed runs, and reads, <other>.allowed. "
-        "The statement must run in the keyspace it was resolved against "
-        "(ResolvedStatement.keyspace)"
+        "has moved: a SELECT authorized on <ks>.allowed runs, and reads, <other>.allowed; "
+        "a PREPARE held so is prepared on <other>.allowed and its id registered as "
+        "<ks>.allowed, so every later EXECUTE reads <other>.allowed. A statement must run "
+        "in the keyspace it was resolved against (ResolvedStatement.keyspace)"
     ),
 )
 def test_a_held_request_runs_in_the_keyspace_it_was_authorized_in(
@@ -1028,8 +1035,27 @@ rules:
         assert isinstance(client.ok(select), RowsResult)  # spends her request
         use, held = client.send(Query(query=f"USE {world.other}"), select)
         answers = client.answers([use, held])
-    assert isinstance(answers[use], SetKeyspaceResult)
-    answer = answers[held]
+        assert isinstance(answers[use], SetKeyspaceResult)
+        _assert_not_from_other(world, answers[held])
+        # The same with a PREPARE: its id, registered as alice's SELECT of her own table,
+        # would stand for other.allowed at every EXECUTE, held or not.
+        assert isinstance(client.ok(Query(query=f"USE {world.ks}")), SetKeyspaceResult)
+        prepare = Prepare(query="SELECT k, v FROM allowed")
+        use, held = client.send(Query(query=f"USE {world.other}"), prepare)
+        answers = client.answers([use, held])
+        prepared = answers[held]
+        if isinstance(prepared, PreparedResult):
+            metadata_id = prepared.result_metadata_id if client.version >= 5 else None
+            execute = Execute(
+                query_id=prepared.query_id, result_metadata_id=metadata_id, parameters=_params()
+            )
+            _assert_not_from_other(world, client.request(execute))
+        else:
+            assert isinstance(prepared, ErrorMessage), prepared
+
+
+def _assert_not_from_other(world: World, answer: Message) -> None:
+    """``answer`` is a refusal, or rows of alice's own table (no row of other.allowed)."""
     if isinstance(answer, RowsResult):
         assert answer.metadata.columns is not None
         rows = decode_rows(answer.metadata.columns, answer.rows, world.raw_version)
