@@ -72,15 +72,17 @@ class Relay:
         (frame,) = relayed(self.front.server, self.front.client.send(sent), REQUESTS)
         assert isinstance(frame, RawFrame)
         assert frame.stream == sent.stream
-        moved = dataclasses.replace(frame, stream=upstream_stream)
-        (got,) = receive_all(self.back.server, self.back.client.send_frames([moved]))
+        (got,) = receive_all(
+            self.back.server, self.back.client.relay_frames([(frame, upstream_stream)])
+        )
         return got
 
     def answer(self, sent: Envelope, client_stream: int) -> Envelope:
         (frame,) = relayed(self.back.client, self.back.server.send(sent), ANSWERS)
         assert isinstance(frame, RawFrame)
-        moved = dataclasses.replace(frame, stream=client_stream)
-        (got,) = receive_all(self.front.client, self.front.server.send_frames([moved]))
+        (got,) = receive_all(
+            self.front.client, self.front.server.relay_frames([(frame, client_stream)])
+        )
         return got
 
 
@@ -147,7 +149,7 @@ def test_the_execute_head_is_what_decoding_finds(version: int, data: st.DataObje
 def test_the_result_head_is_what_decoding_finds(version: int, data: st.DataObject) -> None:
     envelope = data.draw(response_envelopes(version, results(version)))
     frame = encode_envelope(envelope, version)
-    head = peek_result(frame.body, body_offset(frame), version)
+    head = peek_result(frame.body, body_offset(frame))
     message = envelope.message
     assert head.kind == message.kind  # type: ignore[attr-defined]
     assert head.rows == (len(message.rows) if isinstance(message, RowsResult) else 0)
@@ -176,12 +178,12 @@ def test_only_the_named_opcodes_are_relayed_and_state_is_kept() -> None:
         opcode=Opcode.RESULT,
         body=encode_envelope(Envelope(stream=6, message=VoidResult()), 4).body,
     )
-    (got,) = receive_all(pair.client, pair.server.send_frames([answer]))
+    (got,) = receive_all(pair.client, pair.server.relay_frames([(answer, 6)]))
     assert isinstance(got.message, VoidResult)
     assert got.stream == 6
     assert pair.server.in_flight == {5}
     with pytest.raises(LocalProtocolError, match="no request in flight on stream 6"):
-        pair.server.send_frames([answer])
+        pair.server.relay_frames([(answer, 6)])
 
 
 def test_a_relay_cannot_send_startup_or_the_wrong_direction() -> None:
@@ -189,15 +191,15 @@ def test_a_relay_cannot_send_startup_or_the_wrong_direction() -> None:
     pair.start()
     request = encode_envelope(Envelope(stream=1, message=Query(query="SELECT 1")), 4)
     with pytest.raises(LocalProtocolError, match="cannot relay QUERY"):
-        pair.server.send_frames([request])
+        pair.server.relay_frames([(request, 1)])
     unknown = RawFrame(
         version=4, direction=request.direction, flags=0, stream=1, opcode=0x7F, body=b""
     )
     with pytest.raises(LocalProtocolError, match="unknown opcode"):
-        pair.client.send_frames([unknown])
+        pair.client.relay_frames([(unknown, 1)])
 
 
 def test_an_unknown_result_kind_is_refused_by_the_peek() -> None:
     with pytest.raises(RemoteProtocolError, match="unknown RESULT kind"):
-        peek_result(b"\x00\x00\x00\x09", 0, 4)
-    assert peek_result(b"\x00\x00\x00\x01", 0, 4) == (ResultKind.VOID, 0)
+        peek_result(b"\x00\x00\x00\x09", 0)
+    assert peek_result(b"\x00\x00\x00\x01", 0) == (ResultKind.VOID, 0)

@@ -130,6 +130,13 @@ class Reader:
             raise RemoteProtocolError(f"[long string] with negative length {n}")
         return self._utf8(self._take(n, "[long string]"), "[long string]")
 
+    def skip_string(self) -> None:
+        """Step over a [string] without decoding (or copying) it."""
+        n = self.read_short()
+        if self.pos + n > len(self._data):
+            self._take(n, "[string]")  # raises the truncation error
+        self.pos += n
+
     def read_uuid(self) -> uuid.UUID:
         """[uuid]: 16 bytes."""
         return uuid.UUID(bytes=self._take(16, "[uuid]"))

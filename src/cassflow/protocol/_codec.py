@@ -7,10 +7,10 @@ from cassflow.protocol._buffer import Reader, Writer
 from cassflow.protocol._codec_requests import REQUEST_DECODERS, REQUEST_ENCODERS
 from cassflow.protocol._codec_responses import RESPONSE_DECODERS, RESPONSE_ENCODERS
 from cassflow.protocol._constants import (
+    OPCODE_OF,
     REQUEST_OPCODES,
     Direction,
     HeaderFlag,
-    Opcode,
 )
 from cassflow.protocol._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from cassflow.protocol._frame import RawFrame
@@ -114,12 +114,11 @@ def decode_envelope(frame: RawFrame, version: int) -> Envelope:
     Raises :class:`RemoteProtocolError` (non-fatal: the frame was whole) when the body does
     not decode; the stream id is kept so a server can answer on it.
     """
-    try:
-        opcode = Opcode(frame.opcode)
-    except ValueError:
+    opcode = OPCODE_OF.get(frame.opcode)
+    if opcode is None:
         raise RemoteProtocolError(
             f"unknown opcode 0x{frame.opcode:02x}", stream=frame.stream, fatal=False
-        ) from None
+        )
     is_request = opcode in REQUEST_OPCODES
     if is_request != (frame.direction is Direction.REQUEST):
         raise RemoteProtocolError(

@@ -8,6 +8,7 @@ from typing import Any, NamedTuple
 
 from cassflow.protocol._buffer import UNSET, Reader, Value, Writer
 from cassflow.protocol._constants import (
+    CONSISTENCY_OF,
     BatchType,
     Consistency,
     EventType,
@@ -57,10 +58,10 @@ _NOT_SET = _INT.pack(-2)
 def read_consistency(reader: Reader) -> Consistency:
     """[consistency]."""
     raw = reader.read_short()
-    try:
-        return Consistency(raw)
-    except ValueError:
-        raise RemoteProtocolError(f"unknown consistency level 0x{raw:04x}") from None
+    level = CONSISTENCY_OF.get(raw)
+    if level is None:
+        raise RemoteProtocolError(f"unknown consistency level 0x{raw:04x}")
+    return level
 
 
 def _read_flags(reader: Reader, version: int) -> int:

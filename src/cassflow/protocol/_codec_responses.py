@@ -13,7 +13,13 @@ from cassflow.protocol._codec_results import (
     read_schema_change,
     write_schema_change,
 )
-from cassflow.protocol._constants import ErrorCode, EventType, Opcode, ResultKind, WriteType
+from cassflow.protocol._constants import (
+    RESULT_KIND_OF,
+    ErrorCode,
+    EventType,
+    Opcode,
+    WriteType,
+)
 from cassflow.protocol._error_messages import (
     ERROR_CLASSES,
     AlreadyExists,
@@ -229,10 +235,9 @@ def _enc_result(w: Writer, m: Result, v: int) -> None:
 
 def _dec_result(r: Reader, v: int) -> Result:
     raw_kind = r.read_int()
-    try:
-        kind = ResultKind(raw_kind)
-    except ValueError:
-        raise RemoteProtocolError(f"unknown RESULT kind 0x{raw_kind:04x}") from None
+    kind = RESULT_KIND_OF.get(raw_kind)
+    if kind is None:
+        raise RemoteProtocolError(f"unknown RESULT kind 0x{raw_kind:04x}")
     return RESULT_DECODERS[kind](r, v)
 
 

@@ -8,7 +8,13 @@ from itertools import repeat
 from typing import Any, Final, NamedTuple
 
 from cassflow.protocol._buffer import Reader, Writer
-from cassflow.protocol._constants import ResultKind, RowsFlag, SchemaChangeTarget, SchemaChangeType
+from cassflow.protocol._constants import (
+    RESULT_KIND_OF,
+    ResultKind,
+    RowsFlag,
+    SchemaChangeTarget,
+    SchemaChangeType,
+)
 from cassflow.protocol._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from cassflow.protocol._messages import (
     ColumnSpec,
@@ -23,7 +29,7 @@ from cassflow.protocol._messages import (
     SetKeyspaceResult,
     VoidResult,
 )
-from cassflow.protocol._types import DataType, read_type, write_type
+from cassflow.protocol._types import DataType, read_type, skip_type, write_type
 
 _INT: Final = struct.Struct(">i")
 
@@ -185,19 +191,42 @@ class ResultHead(NamedTuple):
     rows: int
 
 
-def peek_result(body: bytes, pos: int, version: int) -> ResultHead:
+def peek_result(body: bytes, pos: int) -> ResultHead:
     """The head of the RESULT body starting at ``pos`` (past the envelope prefix); the rows
     themselves are not read."""
     reader = Reader(body, pos)
     raw_kind = reader.read_int()
-    try:
-        kind = ResultKind(raw_kind)
-    except ValueError:
-        raise RemoteProtocolError(f"unknown RESULT kind 0x{raw_kind:04x}") from None
+    kind = RESULT_KIND_OF.get(raw_kind)
+    if kind is None:
+        raise RemoteProtocolError(f"unknown RESULT kind 0x{raw_kind:04x}")
     if kind is not ResultKind.ROWS:
         return ResultHead(kind, 0)
-    read_rows_metadata(reader, version)
+    _skip_rows_metadata(reader)
     return ResultHead(kind, reader.read_int())
+
+
+def _skip_rows_metadata(r: Reader) -> None:
+    """Step over a Rows result's <metadata> (:func:`read_rows_metadata`'s layout)."""
+    flags = r.read_int()
+    count = r.read_int()
+    if count < 0:
+        raise RemoteProtocolError(f"negative column count {count}")
+    if flags & RowsFlag.HAS_MORE_PAGES:
+        r.read_bytes()
+    if flags & RowsFlag.METADATA_CHANGED:
+        r.read_short_bytes()
+    if flags & RowsFlag.NO_METADATA:
+        return
+    global_spec = bool(flags & RowsFlag.GLOBAL_TABLES_SPEC)
+    if global_spec:
+        r.skip_string()
+        r.skip_string()
+    for _ in range(count):
+        if not global_spec:
+            r.skip_string()
+            r.skip_string()
+        r.skip_string()
+        skip_type(r)
 
 
 def _read_rows(r: Reader, v: int) -> RowsResult:

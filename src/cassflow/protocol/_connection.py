@@ -5,7 +5,7 @@ which returns an :class:`Envelope`, :data:`NEED_DATA` or :data:`CLOSED`. Message
 :meth:`Connection.send`, which returns the bytes to write. No sockets, no clocks, no logging.
 
 A relay (the proxy) that passes most frames on untouched uses :meth:`Connection.next_relay_event`
-and :meth:`Connection.send_frames` instead: frames of the opcodes it names come out and go in
+and :meth:`Connection.relay_frames` instead: frames of the opcodes it names come out and go in
 as :class:`RawFrame` (decompressed, body undecoded), with the same state checks as messages, so
 that forwarding a frame costs no decoding and no re-encoding.
 """
@@ -28,6 +28,7 @@ from cassflow.protocol._constants import (
     LEGACY_HEADER_VERSIONS,
     MAX_FRAME_BODY_LENGTH,
     MAX_STREAM_ID,
+    OPCODE_OF,
     REQUEST_OPCODES,
     SUPPORTED_VERSIONS,
     Direction,
@@ -37,7 +38,7 @@ from cassflow.protocol._constants import (
 )
 from cassflow.protocol._error_messages import ErrorMessage, ProtocolViolation
 from cassflow.protocol._errors import LocalProtocolError, RemoteProtocolError
-from cassflow.protocol._frame import FrameReader, RawFrame
+from cassflow.protocol._frame import FrameReader, RawFrame, pack_header
 from cassflow.protocol._messages import Envelope, Startup
 from cassflow.protocol._segment import SegmentReader, encode_frames_as_segments
 from cassflow.protocol._state import (
@@ -296,7 +297,7 @@ class Connection:
         return envelope
 
     def _accept_relayed(self, frame: RawFrame) -> RawFrame:
-        opcode = Opcode(frame.opcode)
+        opcode = OPCODE_OF[frame.opcode]
         if self.role is Role.SERVER:
             self._on_request_received(frame.stream, opcode, frame)
         else:
@@ -391,48 +392,41 @@ class Connection:
         """The bytes of several messages at once (on v5 they share segments)."""
         return self._frames_to_bytes([self._prepare(e, False) for e in envelopes])
 
-    def send_frames(self, frames: Iterable[RawFrame]) -> bytes:
-        """The bytes that carry already encoded frames, e.g. relayed from another connection.
+    def relay_frames(self, frames: Iterable[tuple[RawFrame, int]]) -> bytes:
+        """The bytes that carry frames received on another connection, each ``(frame,
+        stream)`` under the stream id given (the frame's own is the other connection's).
 
         Each frame's body must be uncompressed (as :meth:`next_relay_event` gives them); the
         header is written anew in this connection's version, with its compression. State and
         stream ids are checked as :meth:`send` checks them. Frames of STARTUP (which sets up
         compression) must be sent as messages.
         """
-        return self._frames_to_bytes([self._prepare_frame(frame) for frame in frames])
+        return self._frames_to_bytes([self._prepare_frame(f, stream) for f, stream in frames])
 
-    def _prepare_frame(self, frame: RawFrame) -> tuple[bytes, bool]:
+    def _prepare_frame(self, frame: RawFrame, stream: int) -> tuple[bytes, bool]:
         if self.state is ConnectionState.CLOSED:
             raise LocalProtocolError("the connection is closed")
-        if self.version is None:
+        version = self.version
+        if version is None:
             raise LocalProtocolError("a server cannot send before the client's first frame")
-        try:
-            opcode = Opcode(frame.opcode)
-        except ValueError:
-            raise LocalProtocolError(f"unknown opcode 0x{frame.opcode:02x}") from None
+        opcode = OPCODE_OF.get(frame.opcode)
+        if opcode is None:
+            raise LocalProtocolError(f"unknown opcode 0x{frame.opcode:02x}")
         is_request = frame.opcode in _REQUEST_OPCODE_VALUES
         if is_request != (self.role is Role.CLIENT) or opcode is Opcode.STARTUP:
             raise LocalProtocolError(f"a {self.role.value.lower()} cannot relay {opcode.name}")
         was_framed = self._framed
         if is_request:
-            self._on_request_sent(frame.stream, opcode)
+            self._on_request_sent(stream, opcode)
         else:
-            self._on_response_sent(frame.stream, opcode)
+            self._on_response_sent(stream, opcode)
         flags = frame.flags & ~_COMPRESSION_FLAG
         body = frame.body
-        if self.compression and self.version < ProtocolVersion.V5 and body:
+        if self.compression and version < ProtocolVersion.V5 and body:
             body = compress_frame_body(body)
             flags |= _COMPRESSION_FLAG
         direction = Direction.REQUEST if is_request else Direction.RESPONSE
-        raw = RawFrame(
-            version=self.version,
-            direction=direction,
-            flags=flags,
-            stream=frame.stream,
-            opcode=frame.opcode,
-            body=body,
-        )
-        return raw.encode(), was_framed
+        return pack_header(version, direction, flags, stream, opcode, len(body)) + body, was_framed
 
     def _prepare(self, envelope: Envelope, unsolicited: bool) -> tuple[bytes, bool]:
         if self.state is ConnectionState.CLOSED and not unsolicited:

@@ -7,6 +7,7 @@ Every limit has its reason beside it. Names follow the spec
 from __future__ import annotations
 
 from enum import IntEnum, IntFlag, StrEnum
+from typing import Final
 
 
 class ProtocolVersion(IntEnum):
@@ -251,3 +252,10 @@ CQL_VERSION = "3.0.0"
 
 #: The compression algorithms this codec can apply (v4 frames and v5 segments).
 SUPPORTED_COMPRESSION = ("lz4",)
+
+# Wire values to members by a dict lookup: calling an IntEnum class costs several times more,
+# and the relay path converts a few per frame.
+OPCODE_OF: Final = {int(member): member for member in Opcode}
+DIRECTION_OF: Final = {int(member): member for member in Direction}
+CONSISTENCY_OF: Final = {int(member): member for member in Consistency}
+RESULT_KIND_OF: Final = {int(member): member for member in ResultKind}

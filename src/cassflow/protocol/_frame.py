@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from cassflow.protocol._constants import (
+    DIRECTION_OF,
     HEADER_LENGTH,
     LEGACY_HEADER_LENGTH,
     LEGACY_HEADER_VERSIONS,
@@ -43,16 +44,22 @@ class RawFrame:
 
 def encode_header(frame: RawFrame, body_length: int) -> bytes:
     """The header of ``frame`` announcing ``body_length`` bytes."""
-    version_byte = frame.version | frame.direction
+    return pack_header(
+        frame.version, frame.direction, frame.flags, frame.stream, frame.opcode, body_length
+    )
+
+
+def pack_header(
+    version: int, direction: int, flags: int, stream: int, opcode: int, body_length: int
+) -> bytes:
+    """A frame header from its fields."""
     try:
-        if frame.version in LEGACY_HEADER_VERSIONS:
-            return _LEGACY_HEADER.pack(
-                version_byte, frame.flags, frame.stream, frame.opcode, body_length
-            )
-        return _HEADER.pack(version_byte, frame.flags, frame.stream, frame.opcode, body_length)
+        if version in LEGACY_HEADER_VERSIONS:
+            return _LEGACY_HEADER.pack(version | direction, flags, stream, opcode, body_length)
+        return _HEADER.pack(version | direction, flags, stream, opcode, body_length)
     except struct.error:
         raise LocalProtocolError(
-            f"frame header field out of range (stream {frame.stream}, flags {frame.flags})"
+            f"frame header field out of range (stream {stream}, flags {flags})"
         ) from None
 
 
@@ -116,7 +123,7 @@ class FrameReader:
         del buf[:end]
         return RawFrame(
             version=version,
-            direction=Direction(version_byte & ~VERSION_MASK),
+            direction=DIRECTION_OF[version_byte & ~VERSION_MASK],
             flags=flags,
             stream=stream,
             opcode=opcode,

@@ -108,6 +108,9 @@ _SIMPLE_CODECS: dict[TypeCode, Any] = {
 }
 
 _COLLECTIONS = {TypeCode.LIST: 1, TypeCode.SET: 1, TypeCode.MAP: 2}
+# Plain ints for skip_type, which compares raw wire values.
+_CQL_NAME_CODES = frozenset(int(code) for code in _CQL_NAMES)
+_COLLECTION_ARITY = {int(code): arity for code, arity in _COLLECTIONS.items()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +267,31 @@ def read_type(reader: Reader, version: int, depth: int = 0) -> DataType:
     return DataType(
         code, tuple(params_list), keyspace=keyspace, name=name, field_names=tuple(names)
     )
+
+
+def skip_type(reader: Reader, depth: int = 0) -> None:
+    """Step over one [option] without building its :class:`DataType` (a relay's peek)."""
+    if depth > MAX_TYPE_NESTING:
+        raise RemoteProtocolError(f"column type nested deeper than {MAX_TYPE_NESTING} levels")
+    raw = reader.read_short()
+    if raw in _CQL_NAME_CODES:
+        return
+    if raw == TypeCode.CUSTOM:
+        reader.skip_string()
+    elif raw in _COLLECTION_ARITY:
+        for _ in range(_COLLECTION_ARITY[raw]):
+            skip_type(reader, depth + 1)
+    elif raw == TypeCode.TUPLE:
+        for _ in range(reader.read_short()):
+            skip_type(reader, depth + 1)
+    elif raw == TypeCode.UDT:
+        reader.skip_string()
+        reader.skip_string()
+        for _ in range(reader.read_short()):
+            reader.skip_string()
+            skip_type(reader, depth + 1)
+    else:
+        raise RemoteProtocolError(f"unknown column type option 0x{raw:04x}")
 
 
 def write_type(writer: Writer, dtype: DataType, version: int, depth: int = 0) -> None:

@@ -144,6 +144,7 @@ class ProxyMetrics:
             ["code"],
             registry=self.registry,
         )
+        self._children: dict[tuple[str, str], tuple[Any, Any]] = {}
         self.client_connections = Gauge(
             "cassflow_proxy_client_connections",
             "Client connections open now.",
@@ -152,12 +153,38 @@ class ProxyMetrics:
 
     def observe(self, record: AuditRecord) -> None:
         """Count one request from its audit record."""
-        self.requests.labels(record.request, record.decision).inc()
-        self.latency.labels(record.request).observe(record.latency_ms / 1000)
-        if record.decision == "denied":
-            self.denials.labels(record.rule or "none").inc()
-        elif record.error is not None:
-            self.upstream_errors.labels(record.error).inc()
+        self.count(
+            record.request,
+            record.decision,
+            record.latency_ms / 1000,
+            rule=record.rule,
+            error=record.error,
+        )
+
+    def count(
+        self,
+        request: str,
+        decision: str,
+        latency_s: float,
+        *,
+        rule: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Count one request: its kind (QUERY...), decision, latency, the denying rule, the
+        error an allowed one ended with."""
+        children = self._children.get((request, decision))
+        if children is None:  # labels() costs more than the counting itself: look up once
+            children = (
+                self.requests.labels(request, decision),
+                self.latency.labels(request),
+            )
+            self._children[(request, decision)] = children
+        children[0].inc()
+        children[1].observe(latency_s)
+        if decision == "denied":
+            self.denials.labels(rule or "none").inc()
+        elif error is not None:
+            self.upstream_errors.labels(error).inc()
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""

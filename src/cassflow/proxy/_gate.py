@@ -12,11 +12,16 @@
 * ``pace``: the allowing rule's rate limit reserves a request and says how long to hold it;
 * ``request_done``: a PREPARE's id is remembered for the identity, rows are charged to the
   rule's row limit, and the request is audited and counted.
+
+The EXECUTEs of a prepared statement repeat the same question of the policy: the decision is
+kept per (identity, prepared id, consistency, page size) for as long as the policy object is
+the same (a reload makes a new one) and, when a rule has time windows, within the minute.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,6 +33,7 @@ from cassflow.protocol import (
     Execute,
     Invalid,
     InvalidSyntax,
+    Opcode,
     Prepare,
     Query,
     Unauthorized,
@@ -50,7 +56,15 @@ from cassflow.proxy._tokens import Identity, TokenVerifier
 
 __all__ = ["Gatekeeper"]
 
-_REQUEST_KINDS = {Query: "QUERY", Prepare: "PREPARE", Execute: "EXECUTE", Batch: "BATCH"}
+#: Decisions kept for EXECUTEs; the cache is emptied when it holds this many.
+_DECISION_CACHE_SIZE = 8192
+
+_REQUEST_KINDS = {
+    Opcode.QUERY: "QUERY",
+    Opcode.PREPARE: "PREPARE",
+    Opcode.EXECUTE: "EXECUTE",
+    Opcode.BATCH: "BATCH",
+}
 
 
 @dataclass(slots=True)
@@ -89,6 +103,7 @@ class Gatekeeper:
         self.audit = audit
         self.metrics = metrics
         self._pending: dict[tuple[int, int], _Pending] = {}
+        self._decisions: dict[Hashable, tuple[Policy, Decision | None]] = {}
         self._lock = threading.Lock()
 
     # --- the hooks -----------------------------------------------------------------------
@@ -99,18 +114,42 @@ class Gatekeeper:
 
     def authorize(self, identity: Identity, request: ProxyRequest) -> str | ErrorMessage | None:
         """None to forward the request; else the answer that refuses it."""
-        message = request.message
-        pending = _Pending(_REQUEST_KINDS.get(type(message), request.opcode.name))
+        pending = _Pending(_REQUEST_KINDS.get(request.opcode, request.opcode.name))
         self._remember(request, pending)
         state = ClientState(_identity_key(identity), keyspace=request.keyspace)
         try:
-            pending.statements = self._statements(message, state)
+            pending.statements = self._statements(request, state)
         except RequestRefusedError as exc:
             pending.reason = exc.message
             return _refusal(exc)
         policy = self.policy()
-        action = _limits_of(message, len(pending.statements))
-        for statement in pending.statements:
+        key = _decision_key(identity, request, policy)
+        cached = self._decisions.get(key) if key is not None else None
+        if cached is not None and cached[0] is policy:
+            decision = cached[1]
+        else:
+            decision = self._decide(policy, identity, request, pending.statements)
+            if key is not None:
+                if len(self._decisions) >= _DECISION_CACHE_SIZE:
+                    self._decisions.clear()
+                self._decisions[key] = (policy, decision)
+        pending.decision = decision
+        if decision is not None and not decision.allowed:
+            pending.reason = decision.reason
+            return f"cassflow proxy: {decision.reason}"
+        return None
+
+    @staticmethod
+    def _decide(
+        policy: Policy,
+        identity: Identity,
+        request: ProxyRequest,
+        statements: list[ResolvedStatement],
+    ) -> Decision | None:
+        """The first denial among the request's facts, else the first allowing decision."""
+        action = _limits_of(request, len(statements))
+        allowing = None
+        for statement in statements:
             for fact in statement.facts:
                 decision = policy.decide(
                     identity.subject,
@@ -118,11 +157,9 @@ class Gatekeeper:
                     Action(verb=fact.verb, keyspace=fact.keyspace, table=fact.table, **action),
                 )
                 if not decision.allowed:
-                    pending.decision = decision
-                    pending.reason = decision.reason
-                    return f"cassflow proxy: {decision.reason}"
-                pending.decision = pending.decision or decision
-        return None
+                    return decision
+                allowing = allowing or decision
+        return allowing
 
     def pace(self, identity: Identity, request: ProxyRequest) -> float:
         """Reserve one request under the allowing rule's rate limit: seconds to hold it."""
@@ -146,7 +183,7 @@ class Gatekeeper:
         with self._lock:
             pending = self._pending.pop((request.connection_id, request.stream), None)
         if pending is None:
-            pending = _Pending(_REQUEST_KINDS.get(type(request.message), "QUERY"))
+            pending = _Pending(_REQUEST_KINDS.get(request.opcode, request.opcode.name))
         if (
             outcome.decision == "allowed"
             and outcome.prepared_id is not None
@@ -158,15 +195,25 @@ class Gatekeeper:
         limiter = self._limiter(identity, request, pending)
         if limiter is not None and rows:
             limiter.charge_rows(rows)
-        record = self._record(identity, request, outcome, pending, latency_s, rows)
         if self.audit is not None:
+            record = self._record(identity, request, outcome, pending, latency_s, rows)
             self.audit.write(record)
         if self.metrics is not None:
-            self.metrics.observe(record)
+            decision = pending.decision
+            self.metrics.count(
+                pending.kind,
+                outcome.decision,
+                latency_s,
+                rule=decision.rule if decision is not None else None,
+                error=_outcome_error(outcome),
+            )
 
     # --- pieces --------------------------------------------------------------------------
 
-    def _statements(self, message: Any, state: ClientState) -> list[ResolvedStatement]:
+    def _statements(self, request: ProxyRequest, state: ClientState) -> list[ResolvedStatement]:
+        if request.execute is not None:
+            return [self.registry.lookup(state.identity_key, request.execute.query_id)]
+        message = request.message
         if isinstance(message, Query):
             keyspace = message.parameters.keyspace
             return [resolve_query(message.query, state, keyspace_option=keyspace)]
@@ -208,9 +255,7 @@ class Gatekeeper:
         text = "; ".join(s.audit_text for s in statements) if statements else None
         prepared = request.prepared_id.hex() if request.prepared_id is not None else None
         targets = targets_of([(f.keyspace, f.table) for s in statements for f in s.facts])
-        error = None
-        if outcome.error_code is not None and outcome.decision == "allowed":
-            error = _error_name(outcome.error_code)
+        error = _outcome_error(outcome)
         decision = pending.decision
         return AuditRecord(
             subject=identity.subject,
@@ -231,8 +276,42 @@ class Gatekeeper:
         )
 
 
-def _limits_of(message: Any, statements: int) -> dict[str, Any]:
+def _decision_key(identity: Identity, request: ProxyRequest, policy: Policy) -> Hashable | None:
+    """What an EXECUTE's decision depends on (None: not an EXECUTE, not kept)."""
+    head = request.execute
+    if head is None:
+        return None
+    minute = int(time.time() // 60) if policy.uses_time else None
+    return (
+        identity.issuer,
+        identity.subject,
+        identity.groups,
+        head.query_id,
+        head.consistency,
+        head.serial_consistency,
+        head.page_size,
+        minute,
+    )
+
+
+def _outcome_error(outcome: RequestOutcome) -> str | None:
+    """The error an allowed request ended with (by name), for audit and metrics."""
+    if outcome.error_code is None or outcome.decision != "allowed":
+        return None
+    return _error_name(outcome.error_code)
+
+
+def _limits_of(request: ProxyRequest, statements: int) -> dict[str, Any]:
     """The consistency, page size and batch size of a request, as the policy names them."""
+    head = request.execute
+    if head is not None:
+        serial = head.serial_consistency
+        return {
+            "consistency": consistency_name(int(head.consistency)),
+            "serial_consistency": None if serial is None else consistency_name(int(serial)),
+            "page_size": head.page_size,
+        }
+    message = request.message
     if isinstance(message, Query | Execute):
         parameters = message.parameters
         serial = parameters.serial_consistency

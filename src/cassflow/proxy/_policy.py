@@ -306,6 +306,12 @@ class Policy:
         return f"Policy({self.source!r}, rules={self.rule_names!r})"
 
     @property
+    def uses_time(self) -> bool:
+        """Whether a decision may depend on when the request came (a rule has time windows,
+        whose edges are whole minutes)."""
+        return any(rule.windows is not None for rule in self._rules)
+
+    @property
     def rule_names(self) -> tuple[str, ...]:
         """The rules' names, in file order."""
         return tuple(rule.name for rule in self._rules)

@@ -26,6 +26,13 @@ Two callables are the extension points the policy layer plugs into:
 ``on_request_done(identity, request, outcome, latency_s, rows)`` is called once per request
 that reached ``authorize``, when its answer is sent: audit and metrics hang off it.
 
+The hot path is a relay: QUERY, PREPARE, EXECUTE and BATCH frames are taken undecoded
+(:meth:`Connection.next_relay_event`), an EXECUTE is only peeked at (its prepared id,
+consistency and page size; the bound values stay where they are), and the frame goes upstream
+as it came, under a new stream id. Answers come back the same way: a RESULT is peeked at (its
+kind, its row count) and passed on as it is, unless it must be rewritten (system.local /
+peers) or remembered (PREPARED). Nothing is decoded and encoded again on the way.
+
 REGISTER is answered READY and no EVENT is ever pushed: topology and status events would name
 the upstream nodes, which clients must not see, and schema events are not needed for
 correctness (drivers refresh their schema metadata after their own DDL's SCHEMA_CHANGE
@@ -54,12 +61,12 @@ from cassflow.protocol import (
     AuthResponse,
     AuthSuccess,
     BadCredentials,
-    Batch,
     ColumnSpec,
     Connection,
     Envelope,
     ErrorMessage,
     Execute,
+    ExecuteHead,
     Message,
     Opcode,
     Options,
@@ -68,9 +75,12 @@ from cassflow.protocol import (
     ProtocolError,
     ProtocolViolation,
     Query,
+    RawFrame,
     Ready,
     Register,
     RemoteProtocolError,
+    ResultHead,
+    ResultKind,
     Role,
     RowsResult,
     ServerError,
@@ -78,6 +88,9 @@ from cassflow.protocol import (
     Startup,
     Supported,
     Unauthorized,
+    body_offset,
+    decode_envelope,
+    peek_execute,
 )
 from cassflow.proxy._system_rewrite import (
     ProxyAddress,
@@ -95,26 +108,84 @@ _READ_CHUNK: Final = 1 << 16
 _DEFAULT_CQL_VERSION: Final = ("3.4.6",)
 _START_TIMEOUT: Final = 30.0
 _PARSE_CACHE_SIZE: Final = 512
+#: The requests relayed undecoded (everything else is answered by the proxy itself).
+_RELAYED_OPCODES: Final = {
+    int(opcode): opcode for opcode in (Opcode.QUERY, Opcode.PREPARE, Opcode.EXECUTE, Opcode.BATCH)
+}
+_RELAYED_REQUESTS: Final = frozenset(_RELAYED_OPCODES)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ProxyRequest:
     """One request as ``authorize`` sees it.
 
     ``keyspace`` is the client's session keyspace (from its USE; a v5 request may name its
-    own in ``message``). ``prepared_id`` is set for EXECUTE. ``connection_id`` tells the
-    client connections apart (unique for the proxy's lifetime), e.g. to keep state per
-    connection.
+    own in ``message``). ``connection_id`` tells the client connections apart (unique for the
+    proxy's lifetime), e.g. to keep state per connection. An EXECUTE comes with its
+    ``execute`` head (prepared id, consistency, page size), read without decoding its bound
+    values; ``message`` decodes the whole request from ``frame`` when it is first asked for.
     """
 
-    opcode: Opcode
-    stream: int
-    protocol_version: int
-    message: Message
-    keyspace: str | None
-    prepared_id: bytes | None = None
-    client_address: str = ""
-    connection_id: int = 0
+    __slots__ = (
+        "_message",
+        "client_address",
+        "connection_id",
+        "execute",
+        "frame",
+        "keyspace",
+        "opcode",
+        "protocol_version",
+        "stream",
+    )
+
+    def __init__(
+        self,
+        *,
+        opcode: Opcode,
+        stream: int,
+        protocol_version: int,
+        keyspace: str | None,
+        message: Message | None = None,
+        frame: RawFrame | None = None,
+        execute: ExecuteHead | None = None,
+        client_address: str = "",
+        connection_id: int = 0,
+    ) -> None:
+        if message is None and frame is None:
+            raise ValueError("a request needs its message or its frame")
+        self.opcode = opcode
+        self.stream = stream
+        self.protocol_version = protocol_version
+        self.keyspace = keyspace
+        self._message = message
+        self.frame = frame
+        self.execute = execute
+        self.client_address = client_address
+        self.connection_id = connection_id
+
+    def __repr__(self) -> str:  # no bound values: they may be anything the client sent
+        return (
+            f"ProxyRequest({self.opcode.name}, stream={self.stream}, "
+            f"connection={self.connection_id}, client={self.client_address!r})"
+        )
+
+    @property
+    def message(self) -> Message:
+        """The request, decoded (from ``frame`` on first use)."""
+        if self._message is None:
+            assert self.frame is not None
+            self._message = decode_envelope(self.frame, self.protocol_version).message
+        return self._message
+
+    @property
+    def prepared_id(self) -> bytes | None:
+        """The prepared id an EXECUTE runs; None for the other requests."""
+        if self.execute is not None:
+            return self.execute.query_id
+        if self.opcode is Opcode.EXECUTE:
+            message = self.message
+            assert isinstance(message, Execute)
+            return message.query_id
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +204,9 @@ class RequestOutcome:
     prepared_id: bytes | None = None
     keyspace: str | None = None
 
+
+#: The outcome of most requests: allowed, answered with no error.
+_ALLOWED: Final = RequestOutcome(decision="allowed")
 
 AuthenticateFn = Callable[[str, str], Any]
 AuthorizeFn = Callable[[Any, ProxyRequest], "str | ErrorMessage | None"]
@@ -167,7 +241,9 @@ class _Client:
         sockname = writer.get_extra_info("sockname") or (proxy.listen_host, 0)
         self.address = ProxyAddress(proxy.advertised_host or sockname[0], proxy.port)
         self.closed = False
-        self._out: list[bytes] = []
+        #: Encoded answers, and relayed frames to encode at the flush (on v5 they then share
+        #: segments).
+        self._out: list[bytes | tuple[RawFrame, int]] = []
         self._flush_scheduled = False
         self._loop = asyncio.get_running_loop()
 
@@ -189,7 +265,7 @@ class _Client:
                 return
         self._write(data)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data: bytes | tuple[RawFrame, int]) -> None:
         self._out.append(data)
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -198,11 +274,31 @@ class _Client:
     def _flush(self) -> None:
         self._flush_scheduled = False
         out, self._out = self._out, []
-        if out and not self.closed:
-            try:
-                self.writer.write(b"".join(out))
-            except (ConnectionError, OSError, RuntimeError):
-                self.close()
+        if not out or self.closed:
+            return
+        try:
+            self.writer.write(self._encode(out))
+        except ProtocolError as exc:  # a relayed answer the connection cannot take: a bug
+            log.error("cannot answer %s: %s; closing its connection", self.peer, exc)
+            self.close()
+        except (ConnectionError, OSError, RuntimeError):
+            self.close()
+
+    def _encode(self, out: list[bytes | tuple[RawFrame, int]]) -> bytes:
+        """The bytes of queued answers, consecutive relayed frames encoded together."""
+        chunks: list[bytes] = []
+        frames: list[tuple[RawFrame, int]] = []
+        for item in out:
+            if isinstance(item, tuple):
+                frames.append(item)
+                continue
+            if frames:
+                chunks.append(self.conn.relay_frames(frames))
+                frames = []
+            chunks.append(item)
+        if frames:
+            chunks.append(self.conn.relay_frames(frames))
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     def close(self) -> None:
         """Write what is queued and close."""
@@ -234,7 +330,7 @@ class _Client:
         """Handle every complete request received; False once the connection must end."""
         while not self.closed:
             try:
-                event = self.conn.next_event()
+                event = self.conn.next_relay_event(_RELAYED_REQUESTS)
             except RemoteProtocolError as exc:
                 if exc.reply:
                     self._write(exc.reply)
@@ -249,8 +345,11 @@ class _Client:
                 return True
             if event is CLOSED:
                 return False
-            assert isinstance(event, Envelope)
-            await self._handle(event)
+            if isinstance(event, RawFrame):
+                await self._forward(event)
+            else:
+                assert isinstance(event, Envelope)
+                await self._handle(event)
         return False
 
     async def _handle(self, request: Envelope) -> None:
@@ -263,9 +362,7 @@ class _Client:
             self._answer(request, await self._login(message))
         elif isinstance(message, Register):
             self._answer(request, Ready())  # no events are ever pushed (module docstring)
-        elif isinstance(message, Query | Prepare | Execute | Batch):
-            await self._forward(request)
-        else:  # the codec lets only requests through
+        else:  # the codec lets only requests through; the others came as relayed frames
             self._answer(request, ServerError(message=f"unexpected {message.opcode.name}"))
 
     def _answer(self, request: Envelope, message: Message) -> None:
@@ -303,21 +400,42 @@ class _Client:
 
     # --- forwarding --------------------------------------------------------------------------
 
-    async def _forward(self, envelope: Envelope) -> None:
-        started = self._loop.time()
-        message = envelope.message
-        assert self.conn.version is not None
-        version = int(self.conn.version)
-        request = ProxyRequest(
-            opcode=message.opcode,
-            stream=envelope.stream,
+    def _request_of(self, frame: RawFrame) -> ProxyRequest | None:
+        """The request a relayed frame carries; None (after answering PROTOCOL_ERROR on its
+        stream, as Cassandra does) when its body is malformed."""
+        opcode = _RELAYED_OPCODES[frame.opcode]
+        version = frame.version
+        message: Message | None = None
+        head = None
+        try:
+            if opcode is Opcode.EXECUTE:
+                head = peek_execute(frame.body, body_offset(frame), version)
+            else:
+                message = decode_envelope(frame, version).message
+        except RemoteProtocolError as exc:
+            reason = str(exc)
+            if not reason.startswith("malformed"):
+                reason = f"malformed {opcode.name} body: {reason}"
+            self._send(Envelope(stream=frame.stream, message=ProtocolViolation(message=reason)))
+            return None
+        return ProxyRequest(
+            opcode=opcode,
+            stream=frame.stream,
             protocol_version=version,
-            message=message,
             keyspace=self.keyspace,
-            prepared_id=message.query_id if isinstance(message, Execute) else None,
+            message=message,
+            frame=frame,
+            execute=head,
             client_address=self.peer,
             connection_id=self.connection_id,
         )
+
+    async def _forward(self, frame: RawFrame) -> None:
+        started = self._loop.time()
+        request = self._request_of(frame)
+        if request is None:
+            return
+        version = request.protocol_version
         try:
             denial = self.proxy.authorize(self.identity, request)
         except Exception:
@@ -325,7 +443,7 @@ class _Client:
             denial = "Access denied: the authorization check failed"
         if denial is not None:
             answer = denial if isinstance(denial, ErrorMessage) else Unauthorized(message=denial)
-            self._answer(envelope, answer)
+            self._send(Envelope(stream=frame.stream, message=answer))
             outcome = RequestOutcome(
                 decision="denied",
                 denial=answer.message,
@@ -337,13 +455,17 @@ class _Client:
         wait = self._pace(request)
         if wait > 0:
             await asyncio.sleep(wait)  # the rate limit's hold, not a synchronisation
-        system = self._system_table(message)
+        system = self._system_table(request)
+        keyspace = self.keyspace if request.execute else _route_keyspace(request.message, self)
         try:
-            upstream = await self.proxy.pool.acquire(version, _route_keyspace(message, self))
-            upstream.submit(envelope, lambda answer: self._relay(request, answer, system, started))
+            pool = self.proxy.pool
+            upstream = pool.try_acquire(version, keyspace) or await pool.acquire(version, keyspace)
+            upstream.submit_frame(
+                frame, lambda answer, head: self._relay(request, answer, head, system, started)
+            )
         except (UpstreamError, ProtocolError) as exc:
             error = exc.answer if isinstance(exc, UpstreamError) else ServerError(message=str(exc))
-            self._answer(envelope, error)
+            self._send(Envelope(stream=frame.stream, message=error))
             outcome = RequestOutcome(
                 decision="allowed", error_code=int(error.code), error_message=error.message
             )
@@ -359,8 +481,11 @@ class _Client:
             log.exception("pace raised for %s; not holding the request", self.peer)
             return 0.0
 
-    def _system_table(self, message: Message) -> _SystemPrepared | None:
+    def _system_table(self, request: ProxyRequest) -> _SystemPrepared | None:
         """Whether the answer needs the system table rewrite (see ``_system_rewrite``)."""
+        if request.execute is not None:
+            return self.proxy.system_prepared.get(request.execute.query_id)
+        message = request.message
         table = None
         if isinstance(message, Query):
             table = system_table_of(message.query, message.parameters.keyspace or self.keyspace)
@@ -373,12 +498,25 @@ class _Client:
     def _relay(
         self,
         request: ProxyRequest,
-        answer: Envelope,
+        answer: Envelope | RawFrame,
+        head: ResultHead | None,
         system: _SystemPrepared | None,
         started: float,
     ) -> None:
-        """Send the upstream's ``answer`` back on the client's stream (upstream reader calls)."""
+        """Send the upstream's ``answer`` back on the client's stream (upstream reader calls).
+
+        A RESULT frame (``head`` says what it holds) goes back as it came, unless it is one
+        to rewrite (``system``) or to remember (PREPARED): those are decoded.
+        """
         self.proxy.pool.release()
+        if isinstance(answer, RawFrame):
+            assert head is not None
+            kind = head.kind
+            if kind is not ResultKind.PREPARED and (system is None or kind is not ResultKind.ROWS):
+                self._write((answer, request.stream))
+                self.proxy.request_done(self.identity, request, _ALLOWED, started, head.rows)
+                return
+            answer = _decoded(answer, request.protocol_version)
         message = answer.message
         outcome = RequestOutcome(decision="allowed")
         rows = 0
@@ -416,6 +554,17 @@ class _Client:
         except Exception:  # never pass the upstream's addresses on: no rows rather than those
             log.exception("cannot rewrite a system.%s answer", system.table.value)
             return RowsResult(metadata=result.metadata, rows=())
+
+
+def _decoded(frame: RawFrame, version: int) -> Envelope:
+    """The answer a relayed frame holds, or a SERVER_ERROR saying it cannot be decoded."""
+    try:
+        return decode_envelope(frame, version)
+    except RemoteProtocolError as exc:
+        return Envelope(
+            stream=frame.stream,
+            message=ServerError(message=f"undecodable answer from upstream: {exc}"),
+        )
 
 
 def _route_keyspace(message: Message, client: _Client) -> str | None:

@@ -41,18 +41,26 @@ from cassflow.protocol import (
     Envelope,
     ErrorMessage,
     Message,
+    Opcode,
     Options,
     Overloaded,
     ProtocolError,
     Query,
+    RawFrame,
     Ready,
     RemoteProtocolError,
+    ResultHead,
+    ResultKind,
     Role,
     ServerError,
     SetKeyspaceResult,
     Startup,
     Supported,
+    body_offset,
+    decode_envelope,
     downgrade_version,
+    encode_envelope,
+    peek_result,
 )
 
 log = logging.getLogger(__name__)
@@ -66,8 +74,12 @@ LOST_CONNECTION_ERROR: Final = "upstream connection to {host} lost before the an
 _READ_CHUNK: Final = 1 << 16
 _SERVER_CQL_VERSION: Final = "3.0.0"
 
-#: Receives the answer to one request (the proxy's upstream reader calls it).
-ResponseCallback = Callable[[Envelope], None]
+#: Receives the answer to one request (the proxy's upstream reader calls it): a RESULT as the
+#: node sent it, with its head (kind, rows), or any other answer decoded (and None).
+ResponseCallback = Callable[[Envelope | RawFrame, ResultHead | None], None]
+
+#: Answers passed on undecoded; ERRORs (rare, and read for the audit) are decoded.
+_RELAYED_ANSWERS: Final = frozenset({int(Opcode.RESULT)})
 
 
 class UpstreamError(Exception):
@@ -133,7 +145,8 @@ class UpstreamConnection:
         self.conn = Connection(Role.CLIENT, version=version)
         self.closed = False
         self._pending: dict[int, ResponseCallback] = {}
-        self._out: list[bytes] = []
+        #: Requests to send at the next flush (on v5 they then share segments).
+        self._out: list[tuple[RawFrame, int]] = []
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._task: asyncio.Task[None] | None = None
@@ -203,26 +216,30 @@ class UpstreamConnection:
 
     def submit(self, envelope: Envelope, callback: ResponseCallback) -> None:
         """Send ``envelope`` (its stream id is replaced) and call ``callback`` with the answer."""
+        self.submit_frame(encode_envelope(envelope, self.version), callback)
+
+    def submit_frame(self, frame: RawFrame, callback: ResponseCallback) -> None:
+        """Send a request frame (uncompressed; its stream id is replaced) and call
+        ``callback`` with the answer."""
         assert self._writer is not None
+        if self.closed:
+            raise ProtocolError(f"the upstream connection to {self.host.host} is closed")
         stream = self.conn.free_stream_id()
-        data = self.conn.send(
-            Envelope(
-                stream=stream,
-                message=envelope.message,
-                tracing=envelope.tracing,
-                custom_payload=envelope.custom_payload,
-            )
-        )
         self._pending[stream] = callback
         # Requests sent in one loop turn leave in one write: one syscall, not one per request.
-        self._out.append(data)
+        self._out.append((frame, stream))
         if len(self._out) == 1:
             asyncio.get_running_loop().call_soon(self._flush)
 
     def _flush(self) -> None:
         out, self._out = self._out, []
-        if out and not self.closed and self._writer is not None:
-            self._writer.write(b"".join(out))
+        if not out or self.closed or self._writer is None:
+            return
+        try:
+            self._writer.write(self.conn.relay_frames(out))
+        except ProtocolError as exc:  # a request this connection cannot carry: a bug
+            log.error("upstream %s: cannot send: %s", self.host.host, exc)
+            self.close()
 
     async def _read_loop(self) -> None:
         assert self._reader is not None
@@ -240,13 +257,11 @@ class UpstreamConnection:
     def _dispatch(self) -> bool:
         while True:
             try:
-                event = self.conn.next_event()
+                event = self.conn.next_relay_event(_RELAYED_ANSWERS)
             except RemoteProtocolError as exc:
                 log.warning("upstream %s broke the protocol: %s", self.host.host, exc)
                 if exc.stream is not None and exc.stream in self._pending:
-                    callback = self._pending.pop(exc.stream)
-                    answer = ServerError(message=f"undecodable answer from upstream: {exc}")
-                    callback(Envelope(stream=exc.stream, message=answer))
+                    self._undecodable(exc.stream, exc)
                 if exc.fatal:
                     return False
                 continue
@@ -254,14 +269,33 @@ class UpstreamConnection:
                 return True
             if event is CLOSED:
                 return False
-            assert isinstance(event, Envelope)
             if event.stream not in self._pending:  # an EVENT: never registered for, not expected
                 continue
+            if isinstance(event, RawFrame):
+                self._answer_frame(event)
+                continue
             callback = self._pending.pop(event.stream)
-            if isinstance(event.message, SetKeyspaceResult):
-                self.keyspace = event.message.keyspace
+            callback(event, None)
+
+    def _answer_frame(self, frame: RawFrame) -> None:
+        try:
+            head = peek_result(frame.body, body_offset(frame))
+            if head.kind is ResultKind.SET_KEYSPACE:  # the connection's keyspace moves
+                answer = decode_envelope(frame, self.version)
+                assert isinstance(answer.message, SetKeyspaceResult)
+                self.keyspace = answer.message.keyspace
                 self.on_keyspace(self)
-            callback(event)
+                self._pending.pop(frame.stream)(answer, None)
+                return
+        except RemoteProtocolError as exc:
+            log.warning("upstream %s sent an undecodable answer: %s", self.host.host, exc)
+            self._undecodable(frame.stream, exc)
+            return
+        self._pending.pop(frame.stream)(frame, head)
+
+    def _undecodable(self, stream: int, exc: Exception) -> None:
+        answer = ServerError(message=f"undecodable answer from upstream: {exc}")
+        self._pending.pop(stream)(Envelope(stream=stream, message=answer), None)
 
     def close(self) -> None:
         """Close; every request in flight gets OVERLOADED (see LOST_CONNECTION_ERROR)."""
@@ -275,7 +309,7 @@ class UpstreamConnection:
         pending, self._pending = self._pending, {}
         lost = Overloaded(message=LOST_CONNECTION_ERROR.format(host=self.host.host))
         for stream, callback in pending.items():
-            callback(Envelope(stream=stream, message=lost))
+            callback(Envelope(stream=stream, message=lost), None)
         self.on_close(self)
 
 
@@ -359,6 +393,22 @@ class UpstreamPool:
                 version = int(lower)
             finally:
                 probe.close()
+
+    def try_acquire(self, version: int, keyspace: str | None) -> UpstreamConnection | None:
+        """A connection of ``version`` using ``keyspace`` with a free stream, if one is open
+        now (the common case, without a trip through the event loop); else None."""
+        best: UpstreamConnection | None = None
+        for connection in self._connections:
+            if (
+                connection.version == version
+                and connection.keyspace == keyspace
+                and not connection.closed
+                and (best is None or connection.in_flight < best.in_flight)
+            ):
+                best = connection
+        if best is None or best.in_flight >= self.config.max_streams_per_connection:
+            return None
+        return None if self.closed else best
 
     async def acquire(self, version: int, keyspace: str | None) -> UpstreamConnection:
         """A connection of ``version`` using ``keyspace`` with a free stream.
