@@ -915,9 +915,6 @@ def test_cqlsh_through_the_gatekeeper(world: World, session: Session, tmp_path: 
     ks = world.ks
     before = _snapshot(session, world)
     script = (
-        # cqlsh sends SERIAL with every statement by default, which the policy's maximum
-        # LOCAL_QUORUM refuses (see the xfail test below): a level within it.
-        "SERIAL CONSISTENCY LOCAL_SERIAL;\n"
         f"SELECT k, v FROM {ks}.allowed;\n"
         f"SELECT k, v FROM {ks}.secret;\n"
         f"INSERT INTO {ks}.secret (k, v) VALUES (990, 'from-cqlsh');\n"
@@ -931,25 +928,14 @@ def test_cqlsh_through_the_gatekeeper(world: World, session: Session, tmp_path: 
         assert f" a{i}" in result.stdout  # the allowed rows, printed
     assert SECRET not in result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("<stdin>:")]
-    # Line 1 of standard input is the token (read by the prompt), line 2 the SERIAL CONSISTENCY.
-    assert [line.split(":")[1] for line in errors] == ["4", "5"], result.stderr
+    # Line 1 of standard input is the token (read by the prompt).
+    assert [line.split(":")[1] for line in errors] == ["3", "4"], result.stderr
     assert all("Unauthorized" in line and f"{ks}.secret" in line for line in errors), errors
     assert "(1 rows)" in result.stdout  # the statement after the refusals ran
     assert result.returncode != 0  # cqlsh reports that statements failed
     assert _snapshot(session, world) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "defect: the gate decides the serial consistency of every SELECT/MODIFY "
-        "(_gate._limits_of passes it, _policy._check compares it with max_consistency), "
-        "but Cassandra uses it only for conditional (IF) statements; cqlsh sends SERIAL "
-        "with every statement, so under the default max_consistency LOCAL_QUORUM every "
-        "cqlsh statement is refused ('serial consistency SERIAL is above the maximum "
-        "LOCAL_QUORUM'), though docs/proxy-policy.md names ONE as cqlsh's default level"
-    ),
-)
 def test_cqlsh_with_its_default_serial_consistency_reads_the_allowed_table(
     world: World, tmp_path: Path
 ) -> None:
@@ -972,12 +958,7 @@ def test_cqlsh_describes_the_allowed_keyspace(
 def _describe_with_cqlsh(world: World, port: int, home: Path) -> None:
     """DESCRIBE KEYSPACE and DESCRIBE TABLES of alice's keyspace through the proxy at
     ``port``: schema reads, which Cassandra lets every login make."""
-    script = (
-        "SERIAL CONSISTENCY LOCAL_SERIAL;\n"  # see the xfail test above: SERIAL is refused
-        f"DESCRIBE KEYSPACE {world.ks};\n"
-        f"USE {world.ks};\n"
-        "DESCRIBE TABLES;\n"
-    )
+    script = f"DESCRIBE KEYSPACE {world.ks};\nUSE {world.ks};\nDESCRIBE TABLES;\n"
     result = _cqlsh(world, home, script, port)
     _assert_token_nowhere(world, home, result)
     assert result.returncode == 0, result.stderr
@@ -990,18 +971,6 @@ def _describe_with_cqlsh(world: World, port: int, home: Path) -> None:
 # --- a request held by its rate limit while a USE is answered ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "defect (bypass): _server._Client._forward authorizes a request against the "
-        "client's keyspace, then awaits pace() (the rate limit's hold), and only then picks "
-        "the upstream connection from self.keyspace, which a USE answered during the hold "
-        "has moved: a SELECT authorized on <ks>.allowed runs, and reads, <other>.allowed; "
-        "a PREPARE held so is prepared on <other>.allowed and its id registered as "
-        "<ks>.allowed, so every later EXECUTE reads <other>.allowed. A statement must run "
-        "in the keyspace it was resolved against (ResolvedStatement.keyspace)"
-    ),
-)
 def test_a_held_request_runs_in_the_keyspace_it_was_authorized_in(
     world: World, contact: tuple[list[str], int], tmp_path: Path
 ) -> None:

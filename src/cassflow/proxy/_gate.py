@@ -147,7 +147,7 @@ class Gatekeeper:
         statements: list[ResolvedStatement],
     ) -> Decision | None:
         """The first denial among the request's facts, else the first allowing decision."""
-        action = _limits_of(request, len(statements))
+        action = _limits_of(request, statements)
         allowing = None
         for statement in statements:
             for fact in statement.facts:
@@ -301,33 +301,40 @@ def _outcome_error(outcome: RequestOutcome) -> str | None:
     return _error_name(outcome.error_code)
 
 
-def _limits_of(request: ProxyRequest, statements: int) -> dict[str, Any]:
-    """The consistency, page size and batch size of a request, as the policy names them."""
+def _limits_of(request: ProxyRequest, statements: list[ResolvedStatement]) -> dict[str, Any]:
+    """The consistency, page size and batch size of a request, as the policy names them.
+
+    The serial consistency counts only for a conditional statement (IF): Cassandra uses it for
+    nothing else, and drivers and cqlsh send one with every request.
+    """
+    conditional = any(statement.conditional for statement in statements)
     head = request.execute
+    message = None if head is not None else request.message
     if head is not None:
-        serial = head.serial_consistency
-        return {
-            "consistency": consistency_name(int(head.consistency)),
-            "serial_consistency": None if serial is None else consistency_name(int(serial)),
-            "page_size": head.page_size,
-        }
-    message = request.message
-    if isinstance(message, Query | Execute):
+        consistency, serial, page_size = head.consistency, head.serial_consistency, head.page_size
+    elif isinstance(message, Query | Execute):
         parameters = message.parameters
-        serial = parameters.serial_consistency
-        return {
-            "consistency": consistency_name(int(parameters.consistency)),
-            "serial_consistency": None if serial is None else consistency_name(int(serial)),
-            "page_size": parameters.page_size,
-        }
-    if isinstance(message, Batch):
-        serial = message.serial_consistency
+        consistency, serial = parameters.consistency, parameters.serial_consistency
+        page_size = parameters.page_size
+    elif isinstance(message, Batch):
         return {
             "consistency": consistency_name(int(message.consistency)),
-            "serial_consistency": None if serial is None else consistency_name(int(serial)),
-            "batch_statements": statements,
+            "serial_consistency": _serial_name(message.serial_consistency, conditional),
+            "batch_statements": len(statements),
         }
-    return {"runs": False}  # a PREPARE: page size and consistency come with each EXECUTE
+    else:  # a PREPARE: page size and consistency come with each EXECUTE
+        return {"runs": False}
+    batch_size = statements[0].batch_size if len(statements) == 1 else None
+    return {
+        "consistency": consistency_name(int(consistency)),
+        "serial_consistency": _serial_name(serial, conditional),
+        "page_size": page_size,
+        "batch_statements": batch_size,  # a BEGIN BATCH text is a batch too
+    }
+
+
+def _serial_name(serial: int | None, conditional: bool) -> str | None:
+    return consistency_name(int(serial)) if serial is not None and conditional else None
 
 
 def _refusal(exc: RequestRefusedError) -> str | ErrorMessage:

@@ -152,6 +152,8 @@ class ResolvedStatement:
     exactly this keyspace (the v5 keyspace field), or Cassandra could resolve a name against
     another one. ``audit_text`` is ``text`` with passwords replaced by ``*****``.
     ``batchable`` says whether a BATCH message may carry it (INSERT, UPDATE, DELETE).
+    ``conditional`` says whether it has an IF (it alone uses the serial consistency);
+    ``batch_size`` is the number of statements of a ``BEGIN BATCH`` text (None otherwise).
     """
 
     text: str
@@ -160,6 +162,8 @@ class ResolvedStatement:
     facts: tuple[RequestFact, ...]
     audit_text: str
     batchable: bool
+    conditional: bool = False
+    batch_size: int | None = None
 
 
 #: Decides one fact: None allows it, a string is the reason it is denied.
@@ -218,6 +222,8 @@ def _resolve(text: str, keyspace: str | None) -> ResolvedStatement:
         facts=tuple(_Resolver(keyspace, kind, text).facts(statement, classification)),
         audit_text=_audit_text(text, statement),
         batchable=isinstance(statement, Insert | Update | Delete),
+        conditional=classification.conditional,
+        batch_size=len(statement.statements) if isinstance(statement, Batch) else None,
     )
 
 

@@ -150,8 +150,8 @@ class ProxyRequest:
         client_address: str = "",
         connection_id: int = 0,
     ) -> None:
-        if message is None and frame is None:
-            raise ValueError("a request needs its message or its frame")
+        if message is None and frame is None and execute is None:
+            raise ValueError("a request needs its message, its frame or its EXECUTE head")
         self.opcode = opcode
         self.stream = stream
         self.protocol_version = protocol_version
@@ -172,7 +172,8 @@ class ProxyRequest:
     def message(self) -> Message:
         """The request, decoded (from ``frame`` on first use)."""
         if self._message is None:
-            assert self.frame is not None
+            if self.frame is None:
+                raise LookupError("this request was made from its EXECUTE head alone")
             self._message = decode_envelope(self.frame, self.protocol_version).message
         return self._message
 
@@ -456,7 +457,11 @@ class _Client:
         if wait > 0:
             await asyncio.sleep(wait)  # the rate limit's hold, not a synchronisation
         system = self._system_table(request)
-        keyspace = self.keyspace if request.execute else _route_keyspace(request.message, self)
+        # The keyspace the request was authorized in, not the client's now: a USE answered
+        # while this request was held must not move it to another keyspace.
+        keyspace = request.keyspace
+        if request.execute is None:
+            keyspace = _route_keyspace(request.message, keyspace)
         try:
             pool = self.proxy.pool
             upstream = pool.try_acquire(version, keyspace) or await pool.acquire(version, keyspace)
@@ -488,9 +493,9 @@ class _Client:
         message = request.message
         table = None
         if isinstance(message, Query):
-            table = system_table_of(message.query, message.parameters.keyspace or self.keyspace)
+            table = system_table_of(message.query, message.parameters.keyspace or request.keyspace)
         elif isinstance(message, Prepare):
-            table = system_table_of(message.query, message.keyspace or self.keyspace)
+            table = system_table_of(message.query, message.keyspace or request.keyspace)
         elif isinstance(message, Execute):
             return self.proxy.system_prepared.get(message.query_id)
         return None if table is None else _SystemPrepared(table, None)
@@ -567,18 +572,19 @@ def _decoded(frame: RawFrame, version: int) -> Envelope:
         )
 
 
-def _route_keyspace(message: Message, client: _Client) -> str | None:
+def _route_keyspace(message: Message, keyspace: str | None) -> str | None:
     """The keyspace of the upstream connection a request goes on.
 
     A USE goes on a connection already using the keyspace it names (so that no connection
     another client shares switches keyspace under it); the node's answer then moves the
-    client to that keyspace. Everything else goes on a connection using the client's.
+    client to that keyspace. Everything else goes on a connection using ``keyspace``, the
+    client's when the request was authorized.
     """
     if isinstance(message, Query):
         target = _use_target(message.query)
         if target is not None:
             return target
-    return client.keyspace
+    return keyspace
 
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
