@@ -13,7 +13,8 @@ always runs as its own process (``cassflow proxy --config``), so that neither sh
 client's interpreter. With ``--hosts`` any Cassandra 4.1/5.0 is used (no authentication;
 keyspace ``bench_proxy`` is dropped and created).
 
-Run: ``.venv/bin/python bench/proxy.py [--requests 5000] [--levels 1,32,128] [--hosts H:P]``.
+Run: ``.venv/bin/python bench/proxy.py [--requests 5000] [--levels 1,32,128] [--rounds 3]
+[--hosts H:P]``.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if sys.path and os.path.realpath(sys.path[0]) == os.path.dirname(os.path.realpat
 import argparse
 import json
 import re
+import statistics
 import subprocess
 import tempfile
 import threading
@@ -57,6 +59,7 @@ class Figure:
     p50_ms: float
     p99_ms: float
     errors: int
+    round: int = 0
     #: CPU microseconds per request: the client (this process), the proxy, the dev server.
     client_cpu_us: float | None = None
     proxy_cpu_us: float | None = None
@@ -198,8 +201,11 @@ def measure(
     requests: int,
     levels: Sequence[int],
     pids: dict[str, int | None],
+    rounds: int = 3,
 ) -> list[Figure]:
-    """Every contender at every level, interleaved per level.
+    """Every contender at every level, ``rounds`` times, interleaved per level (the order of
+    the two paths alternates from round to round, so that a server slowing down over the run
+    weighs on both alike).
 
     ``pids`` names the ``proxy`` and ``server`` processes whose CPU time is counted (a
     server of ``--hosts`` is None: not measured).
@@ -223,30 +229,36 @@ def measure(
             "{'class': 'SimpleStrategy', 'replication_factor': 1}"
         )
         session.execute(f"CREATE TABLE {KEYSPACE}.t (id int PRIMARY KEY, v text, n bigint)")
-        sessions = {"direct": session, "proxy": via.connect()}
-        for level in levels:
-            for path, s in sessions.items():
-                insert = s.prepare(f"INSERT INTO {KEYSPACE}.t (id, v, n) VALUES (?, ?, ?)")
-                select = s.prepare(f"SELECT v, n FROM {KEYSPACE}.t WHERE id = ?")
-                rows = [(i, f"value {i}", i * 7) for i in range(requests)]
-                for operation, prepared, params in (
-                    ("insert", insert, rows),
-                    ("select", select, [(i,) for i in range(requests)]),
-                ):
-                    before = _cpu_now(pids)
-                    seconds, latencies, errors = run_level(s, prepared, params, level)
-                    cpu = {k: (v - before[k]) * 1e6 / requests for k, v in _cpu_now(pids).items()}
-                    figure = Figure(
-                        path, operation, level, requests, seconds,
-                        _percentile(latencies, 0.5), _percentile(latencies, 0.99), errors,
-                        cpu["client"], cpu["proxy"], cpu["server"] if pids["server"] else None,
-                    )  # fmt: skip
-                    figures.append(figure)
-                    print(f"  {path:6} {operation:6} {level:>4} in flight: "
-                          f"{figure.rate:>9,.0f} req/s  p50 {figure.p50_ms:6.2f} ms  "
-                          f"p99 {figure.p99_ms:6.2f} ms  errors {errors}  CPU/request: "
-                          f"client {cpu['client']:.0f} proxy {cpu['proxy']:.0f} server "
-                          f"{cpu['server']:.0f} us", flush=True)  # fmt: skip
+        sessions = [("direct", session), ("proxy", via.connect())]
+        runs = [
+            (level, round_, path, s)
+            for level in levels
+            for round_ in range(rounds)
+            for path, s in (sessions if round_ % 2 == 0 else sessions[::-1])
+        ]
+        for level, round_, path, s in runs:
+            insert = s.prepare(f"INSERT INTO {KEYSPACE}.t (id, v, n) VALUES (?, ?, ?)")
+            select = s.prepare(f"SELECT v, n FROM {KEYSPACE}.t WHERE id = ?")
+            rows = [(i, f"value {i}", i * 7) for i in range(requests)]
+            for operation, prepared, params in (
+                ("insert", insert, rows),
+                ("select", select, [(i,) for i in range(requests)]),
+            ):
+                before = _cpu_now(pids)
+                seconds, latencies, errors = run_level(s, prepared, params, level)
+                cpu = {k: (v - before[k]) * 1e6 / requests for k, v in _cpu_now(pids).items()}
+                figure = Figure(
+                    path, operation, level, requests, seconds,
+                    _percentile(latencies, 0.5), _percentile(latencies, 0.99), errors,
+                    round_, cpu["client"], cpu["proxy"],
+                    cpu["server"] if pids["server"] else None,
+                )  # fmt: skip
+                figures.append(figure)
+                print(f"  {path:6} {operation:6} {level:>4} in flight: "
+                      f"{figure.rate:>9,.0f} req/s  p50 {figure.p50_ms:6.2f} ms  "
+                      f"p99 {figure.p99_ms:6.2f} ms  errors {errors}  CPU/request: "
+                      f"client {cpu['client']:.0f} proxy {cpu['proxy']:.0f} server "
+                      f"{cpu['server']:.0f} us", flush=True)  # fmt: skip
         session.execute(f"DROP KEYSPACE IF EXISTS {KEYSPACE}")
     finally:
         via.shutdown()
@@ -263,17 +275,27 @@ def _cpu_now(pids: dict[str, int | None]) -> dict[str, float]:
 
 
 def report(figures: list[Figure]) -> None:
-    """The ratios: proxy / direct throughput and the p50 latency the proxy adds."""
+    """The ratios, per operation and level: proxy / direct throughput and the p50 latency
+    the proxy adds, each the median over the rounds (with the range of the rounds)."""
     print()
-    print(f"{'operation':10} {'in flight':>9} {'proxy/direct req/s':>19} {'added p50 ms':>13}")
-    for figure in figures:
-        if figure.path != "proxy":
-            continue
-        key = (figure.operation, figure.in_flight)
-        base = next(f for f in figures if f.path == "direct" and (f.operation, f.in_flight) == key)
-        ratio = figure.rate / base.rate if base.rate else 0.0
-        print(f"{figure.operation:10} {figure.in_flight:>9} {ratio:>18.2f}x "
-              f"{figure.p50_ms - base.p50_ms:>13.2f}")  # fmt: skip
+    print(f"{'operation':10} {'in flight':>9} {'proxy/direct req/s (median, range)':>36} "
+          f"{'added p50 ms (median)':>22}")  # fmt: skip
+    keys = dict.fromkeys((f.operation, f.in_flight) for f in figures)
+    for operation, in_flight in keys:
+        ratios, added = [], []
+        for figure in figures:
+            if (figure.path, figure.operation, figure.in_flight) != ("proxy", operation, in_flight):
+                continue
+            base = next(
+                f for f in figures
+                if (f.path, f.operation, f.in_flight, f.round)
+                == ("direct", operation, in_flight, figure.round)
+            )  # fmt: skip
+            ratios.append(figure.rate / base.rate if base.rate else 0.0)
+            added.append(figure.p50_ms - base.p50_ms)
+        spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
+        print(f"{operation:10} {in_flight:>9} {statistics.median(ratios):>22.2f}x ({spread:>9}) "
+              f"{statistics.median(added):>22.2f}")  # fmt: skip
     print("\ntarget: >= 0.85x direct throughput at 128 in flight; p50 added latency <= 0.3 ms")
 
 
@@ -283,6 +305,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--requests", type=int, default=5000, help="requests per contender")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per level (medians)")
     parser.add_argument("--levels", default="1,32,128", help="requests in flight, comma-separated")
     parser.add_argument("--hosts", help="HOST:PORT of a Cassandra node; default: a dev server")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
@@ -297,7 +320,9 @@ def main() -> None:
             with _process(command, work / "proxy.log", pattern) as (proxy, proxy_pid):
                 print(f"cluster {hosts[0]}:{port}, proxy 127.0.0.1:{proxy}", flush=True)
                 pids = {"proxy": proxy_pid, "server": server_pid}
-                figures = measure(hosts, port, proxy, token, args.requests, levels, pids)
+                figures = measure(
+                    hosts, port, proxy, token, args.requests, levels, pids, args.rounds
+                )
     report(figures)
     if args.json:
         args.json.write_text(json.dumps([asdict(f) | {"rate": f.rate} for f in figures], indent=2))

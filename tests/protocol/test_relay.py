@@ -43,6 +43,7 @@ from cassflow.protocol import (
     peek_execute,
     peek_result,
 )
+from cassflow.protocol._codec_requests import _peek_execute_checked, _peek_execute_fast
 
 REQUESTS = frozenset({Opcode.QUERY, Opcode.PREPARE, Opcode.EXECUTE, Opcode.BATCH})
 ANSWERS = frozenset({Opcode.RESULT, Opcode.ERROR})
@@ -203,3 +204,25 @@ def test_an_unknown_result_kind_is_refused_by_the_peek() -> None:
     with pytest.raises(RemoteProtocolError, match="unknown RESULT kind"):
         peek_result(b"\x00\x00\x00\x09", 0)
     assert peek_result(b"\x00\x00\x00\x01", 0) == (ResultKind.VOID, 0)
+
+
+@pytest.mark.parametrize("version", [3, 4, 5])
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_the_fast_execute_peek_never_accepts_what_the_checked_one_refuses(
+    version: int, data: st.DataObject
+) -> None:
+    envelope = data.draw(request_envelopes(version, executes(version)))
+    body = bytearray(encode_envelope(envelope, version).body)
+    start = body_offset(encode_envelope(envelope, version))
+    for _ in range(data.draw(st.integers(1, 3))):  # damage a few bytes
+        at = data.draw(st.integers(start, len(body) - 1))
+        body[at] = data.draw(st.integers(0, 255))
+    damaged = bytes(body)
+    fast = _peek_execute_fast(damaged, start, version)
+    try:
+        checked = _peek_execute_checked(damaged, start, version)
+    except RemoteProtocolError:
+        assert fast is None
+    else:
+        assert fast in (None, checked)

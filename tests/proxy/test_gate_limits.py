@@ -3,6 +3,11 @@ policy is asked about a request, and that a kept decision never outlives its pol
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 from cassflow.protocol import (
     Batch,
     BatchStatement,
@@ -13,6 +18,8 @@ from cassflow.protocol import (
     Query,
     QueryParameters,
 )
+from cassflow.proxy import _gate as gate_module
+from cassflow.proxy._audit import AuditLog
 from cassflow.proxy._gate import Gatekeeper
 from cassflow.proxy._policy import Policy, parse_policy
 from cassflow.proxy._server import ProxyRequest, RequestOutcome
@@ -126,3 +133,36 @@ rules:
     denial = gate.ask(Opcode.EXECUTE, execute=above)
     assert denial is not None
     assert "consistency ALL is above the maximum LOCAL_QUORUM" in denial
+
+
+def test_the_requests_in_flight_it_tracks_are_bounded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(gate_module, "_MAX_PENDING", 3)
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    policy = _policy()
+    keeper = Gatekeeper(None, lambda: policy, audit=audit)  # type: ignore[arg-type]
+    requests = [
+        ProxyRequest(
+            opcode=Opcode.QUERY,
+            stream=stream,
+            protocol_version=5,
+            keyspace="shop",
+            connection_id=1,
+            message=_query(f"SELECT * FROM orders WHERE id = {stream}"),
+        )
+        for stream in range(4)
+    ]
+    for request in requests:
+        assert keeper.authorize(LOADER, request) is None
+    for request in requests:
+        keeper.request_done(LOADER, request, RequestOutcome(decision="allowed"), 0.001, 0)
+    audit.close()
+    lines = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
+    # The oldest was forgotten: audited, but without what the gate had learnt of it.
+    assert [line.get("statement") for line in lines] == [
+        None,
+        "SELECT * FROM orders WHERE id = 1",
+        "SELECT * FROM orders WHERE id = 2",
+        "SELECT * FROM orders WHERE id = 3",
+    ]

@@ -300,12 +300,84 @@ class ExecuteHead(NamedTuple):
     page_size: int | None
 
 
+_SHORT = struct.Struct(">H")
+_LONG_SIZE = 8
+#: Flags the fast peek leaves to the checked one: named values and a keyspace (whose UTF-8
+#: must be checked) are rare on an EXECUTE.
+_PEEK_SLOW_FLAGS = _F_NAMES | _F_KEYSPACE
+
+
 def peek_execute(body: bytes, pos: int, version: int) -> ExecuteHead:
     """The head of the EXECUTE body starting at ``pos`` (past the envelope prefix).
 
     Walks the whole body as decoding does, so that a malformed one raises the same
-    :class:`RemoteProtocolError`, but leaves the bound values in place.
+    :class:`RemoteProtocolError`, but leaves the bound values in place. The common shape is
+    read with bare offsets; anything unusual or wrong is read again one checked field at a
+    time, which raises the precise error.
     """
+    head = _peek_execute_fast(body, pos, version)
+    return head if head is not None else _peek_execute_checked(body, pos, version)
+
+
+def _peek_execute_fast(body: bytes, pos: int, version: int) -> ExecuteHead | None:
+    """:func:`peek_execute` by offsets; None where the checked walk must decide."""
+    short, integer = _SHORT.unpack_from, _INT.unpack_from
+    end = len(body)
+    try:
+        (size,) = short(body, pos)
+        query_id = body[pos + 2 : pos + 2 + size]
+        pos += 2 + size
+        if version >= 5:
+            pos += 2 + short(body, pos)[0]  # the result metadata id
+        consistency = CONSISTENCY_OF.get(short(body, pos)[0])
+        pos += 2
+        if version >= 5:
+            raw_flags = integer(body, pos)[0]
+            pos += 4
+        else:
+            raw_flags = body[pos]
+            pos += 1
+        flags = raw_flags & _KNOWN_QUERY_FLAGS
+        if consistency is None or flags & _PEEK_SLOW_FLAGS:
+            return None
+        if version < 5 and flags & _V5_ONLY_FLAGS:
+            return None
+        if flags & _F_VALUES:
+            allow_unset = version >= 4
+            count = short(body, pos)[0]
+            pos += 2
+            for _ in range(count):
+                (length,) = integer(body, pos)
+                pos += 4
+                if length >= 0:
+                    pos += length
+                elif length != -1 and not (length == -2 and allow_unset):
+                    return None
+        page_size = None
+        if flags & _F_PAGE_SIZE:
+            page_size = integer(body, pos)[0]
+            pos += 4
+        if flags & _F_PAGING_STATE:
+            length = integer(body, pos)[0]
+            pos += 4 + max(length, 0)
+        serial = None
+        if flags & _F_SERIAL:
+            serial = CONSISTENCY_OF.get(short(body, pos)[0])
+            pos += 2
+            if serial is None:
+                return None
+        if flags & _F_TIMESTAMP:
+            pos += _LONG_SIZE
+        if flags & _F_NOW:
+            pos += 4
+    except (struct.error, IndexError):
+        return None
+    if pos > end or len(query_id) != size:
+        return None
+    return ExecuteHead(query_id, consistency, serial, page_size)
+
+
+def _peek_execute_checked(body: bytes, pos: int, version: int) -> ExecuteHead:
     reader = Reader(body, pos)
     query_id = reader.read_short_bytes()
     if version >= 5:

@@ -29,6 +29,10 @@ from cassflow.protocol._constants import Opcode
 class ConnectionState(Enum):
     """Where a connection is in its life."""
 
+    # Members are singletons compared by identity: hash them so too. Enum's own __hash__
+    # (of the member's name, in Python) shows up in every transition lookup of a relay.
+    __hash__ = object.__hash__
+
     IDLE = "IDLE"
     STARTING = "STARTING"
     AUTHENTICATING = "AUTHENTICATING"

@@ -20,6 +20,7 @@ the same (a reload makes a new one) and, when a rule has time windows, within th
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Hashable
@@ -56,8 +57,14 @@ from cassflow.proxy._tokens import Identity, TokenVerifier
 
 __all__ = ["Gatekeeper"]
 
+log = logging.getLogger(__name__)
+
 #: Decisions kept for EXECUTEs; the cache is emptied when it holds this many.
 _DECISION_CACHE_SIZE = 8192
+#: Requests between ``authorize`` and ``request_done`` the gate keeps track of. Every request
+#: reaches ``request_done``; the bound is a guard against a bug filling memory: past it, the
+#: oldest is forgotten (its audit line then lacks the statement).
+_MAX_PENDING = 200_000
 
 _REQUEST_KINDS = {
     Opcode.QUERY: "QUERY",
@@ -229,6 +236,10 @@ class Gatekeeper:
     def _remember(self, request: ProxyRequest, pending: _Pending) -> None:
         with self._lock:
             self._pending[(request.connection_id, request.stream)] = pending
+            if len(self._pending) > _MAX_PENDING:
+                oldest = next(iter(self._pending))
+                del self._pending[oldest]
+                log.warning("over %d requests in flight: forgot request %s", _MAX_PENDING, oldest)
 
     def _limiter(
         self, identity: Identity, request: ProxyRequest, pending: _Pending | None = None

@@ -48,7 +48,7 @@ import functools
 import itertools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -70,6 +70,7 @@ from cassflow.protocol import (
     Message,
     Opcode,
     Options,
+    Overloaded,
     Prepare,
     PreparedResult,
     ProtocolError,
@@ -98,13 +99,17 @@ from cassflow.proxy._system_rewrite import (
     rewrite_rows,
     system_table_of,
 )
-from cassflow.proxy._upstream import UpstreamConfig, UpstreamError, UpstreamPool
+from cassflow.proxy._upstream import (
+    UpstreamConfig,
+    UpstreamConnection,
+    UpstreamError,
+    UpstreamPool,
+)
 
 log = logging.getLogger(__name__)
 
 #: The authenticator class drivers expect for username/password logins.
 PASSWORD_AUTHENTICATOR: Final = "org.apache.cassandra.auth.PasswordAuthenticator"
-_READ_CHUNK: Final = 1 << 16
 _DEFAULT_CQL_VERSION: Final = ("3.4.6",)
 _START_TIMEOUT: Final = 30.0
 _PARSE_CACHE_SIZE: Final = 512
@@ -224,29 +229,82 @@ class _SystemPrepared:
     columns: tuple[ColumnSpec, ...] | None
 
 
-class _Client:
-    """One client connection: reads requests, answers them, forwards the allowed ones."""
+class _Client(asyncio.Protocol):
+    """One client connection: reads requests, answers them, forwards the allowed ones.
 
-    def __init__(
-        self, proxy: ProxyServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    It is the transport's protocol: the requests in each chunk of bytes are handled as the
+    chunk arrives (``data_received``), and their answers leave in one write at its end. Only
+    the login (which may fetch keys), a rate limit's hold and a wait for an upstream stream
+    are deferred; while a login is checked, reading pauses, so that nothing overtakes it.
+    """
+
+    def __init__(self, proxy: ProxyServer) -> None:
         self.proxy = proxy
-        self.reader = reader
-        self.writer = writer
         self.conn = Connection(Role.SERVER, supported_versions=proxy.protocol_versions)
         self.connection_id = next(proxy.connection_ids)
         self.identity: Any = None
         self.keyspace: str | None = None
-        peer = writer.get_extra_info("peername") or ("", 0)
-        self.peer = f"{peer[0]}:{peer[1]}"
-        sockname = writer.get_extra_info("sockname") or (proxy.listen_host, 0)
-        self.address = ProxyAddress(proxy.advertised_host or sockname[0], proxy.port)
+        self.peer = ""
+        self.address = ProxyAddress(proxy.advertised_host or proxy.listen_host, proxy.port)
         self.closed = False
         #: Encoded answers, and relayed frames to encode at the flush (on v5 they then share
         #: segments).
         self._out: list[bytes | tuple[RawFrame, int]] = []
-        self._flush_scheduled = False
+        self._transport: asyncio.Transport | None = None
         self._loop = asyncio.get_running_loop()
+        #: Why reading is paused: "login" (a login is being checked), "writing" (the client
+        #: does not read its answers: take no more requests from it).
+        self._paused: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- asyncio.Protocol --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """A client connected (asyncio calls this)."""
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername") or ("", 0)
+        self.peer = f"{peer[0]}:{peer[1]}"
+        sockname = transport.get_extra_info("sockname") or (self.proxy.listen_host, 0)
+        self.address = ProxyAddress(self.proxy.advertised_host or sockname[0], self.proxy.port)
+        self.proxy.client_opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the client (asyncio calls this)."""
+        self.conn.receive_data(data)
+        self._process()
+
+    def eof_received(self) -> bool:
+        """The client closed its side (asyncio calls this): answer what came, then close."""
+        self.conn.receive_data(b"")
+        self._process()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The connection is gone (asyncio calls this)."""
+        if exc is not None:
+            log.debug("client %s: %s", self.peer, exc)
+        self.closed = True
+        self._out.clear()
+        self.proxy.client_closed(self)
+
+    def pause_writing(self) -> None:
+        """The client's answers pile up unread (asyncio calls this)."""
+        self._pause("writing")
+
+    def resume_writing(self) -> None:
+        """The client reads its answers again (asyncio calls this)."""
+        self._resume("writing")
+
+    def _pause(self, reason: str) -> None:
+        if not self._paused and self._transport is not None and not self.closed:
+            self._transport.pause_reading()
+        self._paused.add(reason)
+
+    def _resume(self, reason: str) -> None:
+        self._paused.discard(reason)
+        if not self._paused and self._transport is not None and not self.closed:
+            self._transport.resume_reading()
 
     # --- output ------------------------------------------------------------------------------
 
@@ -267,18 +325,19 @@ class _Client:
         self._write(data)
 
     def _write(self, data: bytes | tuple[RawFrame, int]) -> None:
+        if self.closed:
+            return
+        if not self._out:
+            self.proxy.output_waiting(self)
         self._out.append(data)
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._loop.call_soon(self._flush)
 
-    def _flush(self) -> None:
-        self._flush_scheduled = False
+    def flush(self) -> None:
+        """Write the queued answers in one go."""
         out, self._out = self._out, []
-        if not out or self.closed:
+        if not out or self.closed or self._transport is None:
             return
         try:
-            self.writer.write(self._encode(out))
+            self._transport.write(self._encode(out))
         except ProtocolError as exc:  # a relayed answer the connection cannot take: a bug
             log.error("cannot answer %s: %s; closing its connection", self.peer, exc)
             self.close()
@@ -305,31 +364,33 @@ class _Client:
         """Write what is queued and close."""
         if self.closed:
             return
-        self._flush()
+        self.flush()
         self.closed = True
-        self.writer.close()
+        for task in self._tasks:
+            task.cancel()
+        if self._transport is not None:
+            self._transport.close()
 
     # --- input -------------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    def _process(self) -> None:
+        """Handle the complete requests received (unless a login is being checked)."""
+        if "login" in self._paused or self.closed:
+            return
         try:
-            while not self.closed:
-                data = await self.reader.read(_READ_CHUNK)
-                self.conn.receive_data(data)
-                if not await self._drain():
-                    break
-                self._flush()
-                await self.writer.drain()
-        except (ConnectionError, OSError):
-            pass
+            keep = self._drain()
         except Exception:  # a bug must cost this connection only, never the proxy
             log.exception("client %s: unexpected error", self.peer)
-        finally:
+            keep = False
+        self.proxy.pool.flush()  # the requests of this chunk leave together
+        if keep:
+            self.flush()
+        else:
             self.close()
 
-    async def _drain(self) -> bool:
+    def _drain(self) -> bool:
         """Handle every complete request received; False once the connection must end."""
-        while not self.closed:
+        while not self.closed and "login" not in self._paused:
             try:
                 event = self.conn.next_relay_event(_RELAYED_REQUESTS)
             except RemoteProtocolError as exc:
@@ -347,24 +408,30 @@ class _Client:
             if event is CLOSED:
                 return False
             if isinstance(event, RawFrame):
-                await self._forward(event)
+                self._forward(event)
             else:
                 assert isinstance(event, Envelope)
-                await self._handle(event)
-        return False
+                self._handle(event)
+        return not self.closed
 
-    async def _handle(self, request: Envelope) -> None:
+    def _handle(self, request: Envelope) -> None:
         message = request.message
         if isinstance(message, Options):
             self._answer(request, self.proxy.supported())
         elif isinstance(message, Startup):
             self._answer(request, self._startup(message))
         elif isinstance(message, AuthResponse):
-            self._answer(request, await self._login(message))
+            self._pause("login")
+            self._spawn(self._login_then_go_on(request, message))
         elif isinstance(message, Register):
             self._answer(request, Ready())  # no events are ever pushed (module docstring)
         else:  # the codec lets only requests through; the others came as relayed frames
             self._answer(request, ServerError(message=f"unexpected {message.opcode.name}"))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = self._loop.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _answer(self, request: Envelope, message: Message) -> None:
         self._send(Envelope(stream=request.stream, message=message))
@@ -379,6 +446,16 @@ class _Client:
         if compression is not None and compression.lower() not in SUPPORTED_COMPRESSION:
             return ProtocolViolation(message=f"Unknown compression algorithm: {compression}")
         return Authenticate(authenticator=PASSWORD_AUTHENTICATOR)
+
+    async def _login_then_go_on(self, request: Envelope, response: AuthResponse) -> None:
+        """Answer a login, then handle what the client sent meanwhile."""
+        try:
+            answer = await self._login(response)
+        finally:
+            self._paused.discard("login")
+        self._answer(request, answer)
+        self._resume("login")
+        self._process()
 
     async def _login(self, response: AuthResponse) -> Message:
         # SASL PLAIN: [authzid] NUL authcid NUL password.
@@ -431,12 +508,11 @@ class _Client:
             connection_id=self.connection_id,
         )
 
-    async def _forward(self, frame: RawFrame) -> None:
+    def _forward(self, frame: RawFrame) -> None:
         started = self._loop.time()
         request = self._request_of(frame)
         if request is None:
             return
-        version = request.protocol_version
         try:
             denial = self.proxy.authorize(self.identity, request)
         except Exception:
@@ -454,27 +530,56 @@ class _Client:
             self.proxy.request_done(self.identity, request, outcome, started, 0)
             return
         wait = self._pace(request)
-        if wait > 0:
-            await asyncio.sleep(wait)  # the rate limit's hold, not a synchronisation
-        system = self._system_table(request)
+        if wait > 0:  # the rate limit's hold, not a synchronisation
+            self._loop.call_later(wait, self._send_upstream, request, started)
+        else:
+            self._send_upstream(request, started)
+
+    def _send_upstream(self, request: ProxyRequest, started: float) -> None:
+        """Submit an allowed request on an upstream connection (waiting for one if need be)."""
         # The keyspace the request was authorized in, not the client's now: a USE answered
         # while this request was held must not move it to another keyspace.
         keyspace = request.keyspace
         if request.execute is None:
             keyspace = _route_keyspace(request.message, keyspace)
+        upstream = self.proxy.pool.try_acquire(request.protocol_version, keyspace)
+        if upstream is None:
+            self._spawn(self._send_when_acquired(request, started, keyspace))
+            return
+        self._submit(upstream, request, started)
+
+    async def _send_when_acquired(
+        self, request: ProxyRequest, started: float, keyspace: str | None
+    ) -> None:
         try:
-            pool = self.proxy.pool
-            upstream = pool.try_acquire(version, keyspace) or await pool.acquire(version, keyspace)
+            upstream = await self.proxy.pool.acquire(request.protocol_version, keyspace)
+        except UpstreamError as exc:
+            self._upstream_failed(request, started, exc.answer)
+            return
+        except asyncio.CancelledError:  # the client went away; the request never left
+            self._upstream_failed(request, started, Overloaded(message="the client closed"))
+            raise
+        self._submit(upstream, request, started)
+        upstream.flush()
+
+    def _submit(self, upstream: UpstreamConnection, request: ProxyRequest, started: float) -> None:
+        system = self._system_table(request)
+        assert request.frame is not None
+        try:
             upstream.submit_frame(
-                frame, lambda answer, head: self._relay(request, answer, head, system, started)
+                request.frame,
+                lambda answer, head: self._relay(request, answer, head, system, started),
             )
-        except (UpstreamError, ProtocolError) as exc:
-            error = exc.answer if isinstance(exc, UpstreamError) else ServerError(message=str(exc))
-            self._send(Envelope(stream=frame.stream, message=error))
-            outcome = RequestOutcome(
-                decision="allowed", error_code=int(error.code), error_message=error.message
-            )
-            self.proxy.request_done(self.identity, request, outcome, started, 0)
+        except ProtocolError as exc:
+            self._upstream_failed(request, started, ServerError(message=str(exc)))
+
+    def _upstream_failed(self, request: ProxyRequest, started: float, error: ErrorMessage) -> None:
+        self._send(Envelope(stream=request.stream, message=error))
+        self.flush()
+        outcome = RequestOutcome(
+            decision="allowed", error_code=int(error.code), error_message=error.message
+        )
+        self.proxy.request_done(self.identity, request, outcome, started, 0)
 
     def _pace(self, request: ProxyRequest) -> float:
         """How long ``pace`` says to hold an allowed request (0 without one, or if it fails)."""
@@ -641,6 +746,8 @@ class ProxyServer:
         self._pool: UpstreamPool | None = None
         self._server: asyncio.Server | None = None
         self._clients: set[_Client] = set()
+        #: Clients with answers queued, written out together (see :meth:`flush_clients`).
+        self._waiting_output: list[_Client] = []
         #: Numbers the client connections (ProxyRequest.connection_id).
         self.connection_ids = itertools.count(1)
         self._thread: threading.Thread | None = None
@@ -694,8 +801,11 @@ class ProxyServer:
         self.protocol_versions = await pool.probe_versions()
         self._upstream_options = dict(pool.probed_options)
         log.info("upstream %s speaks protocol %s", probe_host.host, self.protocol_versions)
+        pool.on_answers = self.flush_clients
         self._pool = pool
-        self._server = await asyncio.start_server(self._accept, self.listen_host, self.listen_port)
+        self._server = await asyncio.get_running_loop().create_server(
+            lambda: _Client(self), self.listen_host, self.listen_port
+        )
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])
         return str(sockname[0]), self.port
@@ -712,13 +822,26 @@ class ProxyServer:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._server.wait_closed(), timeout=5)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        client = _Client(self, reader, writer)
+    def client_opened(self, client: _Client) -> None:
+        """A client connection is up (the client calls this)."""
         self._clients.add(client)
-        try:
-            await client.run()
-        finally:
-            self._clients.discard(client)
+
+    def client_closed(self, client: _Client) -> None:
+        """A client connection is gone (the client calls this)."""
+        self._clients.discard(client)
+
+    def output_waiting(self, client: _Client) -> None:
+        """``client`` queued its first answer since its last write: write it out after the
+        upstream answers now being dispatched, or at the loop's next turn."""
+        if not self._waiting_output:
+            asyncio.get_running_loop().call_soon(self.flush_clients)
+        self._waiting_output.append(client)
+
+    def flush_clients(self) -> None:
+        """Write out every client's queued answers (one write per client)."""
+        waiting, self._waiting_output = self._waiting_output, []
+        for client in waiting:
+            client.flush()
 
     def close_upstream_connections(self) -> None:
         """Close every upstream connection (thread-safe), e.g. after the upstream secret was

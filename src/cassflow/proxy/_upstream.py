@@ -71,7 +71,6 @@ log = logging.getLogger(__name__)
 #: the client's connection, it does not fail the client's other requests in flight.
 LOST_CONNECTION_ERROR: Final = "upstream connection to {host} lost before the answer"
 
-_READ_CHUNK: Final = 1 << 16
 _SERVER_CQL_VERSION: Final = "3.0.0"
 
 #: Receives the answer to one request (the proxy's upstream reader calls it): a RESULT as the
@@ -134,8 +133,13 @@ class UpstreamConfig:
             )
 
 
-class UpstreamConnection:
-    """One logged-in connection to a node, multiplexing requests by stream id."""
+class UpstreamConnection(asyncio.Protocol):
+    """One logged-in connection to a node, multiplexing requests by stream id.
+
+    It is the transport's protocol: answers are dispatched as their bytes arrive
+    (``data_received``), with no task in between; ``on_answers`` runs after each batch of
+    them (the proxy writes out the answers it queued for its clients).
+    """
 
     def __init__(self, host: UpstreamHost, version: int, keyspace: str | None) -> None:
         self.host = host
@@ -147,11 +151,13 @@ class UpstreamConnection:
         self._pending: dict[int, ResponseCallback] = {}
         #: Requests to send at the next flush (on v5 they then share segments).
         self._out: list[tuple[RawFrame, int]] = []
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._transport: asyncio.Transport | None = None
+        #: Set while open()/probe() wait for an answer; answers go to callbacks once None.
+        self._setup: asyncio.Future[None] | None = None
+        self._ready = False
         self.on_close: Callable[[UpstreamConnection], None] = lambda _conn: None
         self.on_keyspace: Callable[[UpstreamConnection], None] = lambda _conn: None
+        self.on_answers: Callable[[], None] = lambda: None
 
     def __repr__(self) -> str:
         return f"UpstreamConnection({self.host.host}:{self.host.port}, v{self.version})"
@@ -160,6 +166,11 @@ class UpstreamConnection:
     def in_flight(self) -> int:
         """Requests sent and not answered yet."""
         return len(self._pending)
+
+    @property
+    def has_output(self) -> bool:
+        """Whether submitted requests wait for :meth:`flush`."""
+        return bool(self._out)
 
     async def open(self, config: UpstreamConfig) -> None:
         """Connect, start up, log in and USE the keyspace; raise UpstreamError if refused."""
@@ -184,7 +195,7 @@ class UpstreamConnection:
             if not isinstance(answer, SetKeyspaceResult):
                 raise UpstreamError(_as_error(answer, "upstream refused USE"))
             self.keyspace = answer.keyspace
-        self._task = asyncio.get_running_loop().create_task(self._read_loop())
+        self._ready = True  # no request was submitted yet, so no answer can be waiting
 
     async def probe(self, config: UpstreamConfig) -> Mapping[str, tuple[str, ...]]:
         """Connect and ask OPTIONS (before STARTUP): what the node supports."""
@@ -196,23 +207,71 @@ class UpstreamConnection:
 
     async def _connect(self, config: UpstreamConfig) -> None:
         hostname = (config.server_hostname or self.host.host) if config.ssl_context else None
-        self._reader, self._writer = await asyncio.open_connection(
-            self.host.host, self.host.port, ssl=config.ssl_context, server_hostname=hostname
+        await asyncio.get_running_loop().create_connection(
+            lambda: self,
+            self.host.host,
+            self.host.port,
+            ssl=config.ssl_context,
+            server_hostname=hostname,
         )
 
     async def _exchange(self, message: Message) -> Message:
-        """Send one request during setup and read its answer (no reader task yet)."""
-        assert self._reader is not None
-        assert self._writer is not None
+        """Send one request during setup and wait for its answer."""
+        assert self._transport is not None
         stream = self.conn.free_stream_id()
-        self._writer.write(self.conn.send(Envelope(stream=stream, message=message)))
+        self._transport.write(self.conn.send(Envelope(stream=stream, message=message)))
         while True:
             event = self.conn.next_event()
             if isinstance(event, Envelope):
                 return event.message
-            if event is CLOSED:
+            if event is CLOSED or self.closed:
                 raise ConnectionError(f"{self.host.host}:{self.host.port} closed the connection")
-            self.conn.receive_data(await self._reader.read(_READ_CHUNK))
+            self._setup = asyncio.get_running_loop().create_future()
+            try:
+                await self._setup
+            finally:
+                self._setup = None
+
+    # --- asyncio.Protocol ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """The transport is up (asyncio calls this)."""
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        """Bytes from the node (asyncio calls this)."""
+        self.conn.receive_data(data)
+        self._received()
+
+    def eof_received(self) -> bool:
+        """The node closed its side (asyncio calls this): close ours too."""
+        self.conn.receive_data(b"")
+        self._received()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The connection is gone (asyncio calls this)."""
+        if exc is not None:
+            log.info("upstream %s:%s: %s", self.host.host, self.host.port, exc)
+        self.conn.receive_data(b"")
+        self._wake_setup()
+        self.close()
+
+    def _received(self) -> None:
+        if not self._ready:
+            self._wake_setup()
+            return
+        try:
+            keep = self._dispatch()
+        finally:
+            self.on_answers()
+        if not keep:
+            self.close()
+
+    def _wake_setup(self) -> None:
+        if self._setup is not None and not self._setup.done():
+            self._setup.set_result(None)
 
     def submit(self, envelope: Envelope, callback: ResponseCallback) -> None:
         """Send ``envelope`` (its stream id is replaced) and call ``callback`` with the answer."""
@@ -221,7 +280,6 @@ class UpstreamConnection:
     def submit_frame(self, frame: RawFrame, callback: ResponseCallback) -> None:
         """Send a request frame (uncompressed; its stream id is replaced) and call
         ``callback`` with the answer."""
-        assert self._writer is not None
         if self.closed:
             raise ProtocolError(f"the upstream connection to {self.host.host} is closed")
         stream = self.conn.free_stream_id()
@@ -229,29 +287,17 @@ class UpstreamConnection:
         # Requests sent in one loop turn leave in one write: one syscall, not one per request.
         self._out.append((frame, stream))
         if len(self._out) == 1:
-            asyncio.get_running_loop().call_soon(self._flush)
+            asyncio.get_running_loop().call_soon(self.flush)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write the requests submitted so far (else they leave at the loop's next turn)."""
         out, self._out = self._out, []
-        if not out or self.closed or self._writer is None:
+        if not out or self.closed or self._transport is None:
             return
         try:
-            self._writer.write(self.conn.relay_frames(out))
+            self._transport.write(self.conn.relay_frames(out))
         except ProtocolError as exc:  # a request this connection cannot carry: a bug
             log.error("upstream %s: cannot send: %s", self.host.host, exc)
-            self.close()
-
-    async def _read_loop(self) -> None:
-        assert self._reader is not None
-        try:
-            while not self.closed:
-                data = await self._reader.read(_READ_CHUNK)
-                self.conn.receive_data(data)
-                if not self._dispatch():
-                    break
-        except (ConnectionError, OSError, ssl.SSLError) as exc:
-            log.info("upstream %s:%s: %s", self.host.host, self.host.port, exc)
-        finally:
             self.close()
 
     def _dispatch(self) -> bool:
@@ -302,10 +348,9 @@ class UpstreamConnection:
         if self.closed:
             return
         self.closed = True
-        if self._writer is not None:
-            self._writer.close()
-        if self._task is not None and self._task is not asyncio.current_task():
-            self._task.cancel()
+        if self._transport is not None:
+            self._transport.close()
+        self._wake_setup()
         pending, self._pending = self._pending, {}
         lost = Overloaded(message=LOST_CONNECTION_ERROR.format(host=self.host.host))
         for stream, callback in pending.items():
@@ -342,6 +387,8 @@ class UpstreamPool:
         self._retry_at: dict[UpstreamHost, float] = {}
         self._backoff: dict[UpstreamHost, float] = {}
         self.closed = False
+        #: Called after each batch of answers from any connection (set by the proxy).
+        self.on_answers: Callable[[], None] = lambda: None
         #: The SUPPORTED options of the node :meth:`probe_versions` reached.
         self.probed_options: Mapping[str, tuple[str, ...]] = {}
 
@@ -443,6 +490,15 @@ class UpstreamPool:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
+    def _answered(self) -> None:
+        self.on_answers()  # looked up at each call: the proxy may set it after connections open
+
+    def flush(self) -> None:
+        """Write out every connection's submitted requests now."""
+        for connection in self._connections:
+            if connection.has_output:
+                connection.flush()
+
     def release(self) -> None:
         """Wake the requests waiting for a stream (call when an answer frees one)."""
         self._changed.set()
@@ -488,6 +544,7 @@ class UpstreamPool:
                 self._preferred = hosts.index(host)
                 connection.on_close = self._forget
                 connection.on_keyspace = lambda _c: self._changed.set()
+                connection.on_answers = self._answered
                 self._connections.append(connection)
                 return connection
             next_try = min(self._retry_at.get(h, 0.0) for h in order)
