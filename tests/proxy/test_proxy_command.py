@@ -131,7 +131,7 @@ def test_the_metrics_endpoint_serves_the_proxys_series(
 ) -> None:
     from cassflow.proxy._run import build_proxy
 
-    path, _key = _write_config(tmp_path, contact, shop)
+    path, key = _write_config(tmp_path, contact, shop)
     running = build_proxy(load_proxy_config(path))
     try:
         assert running.metrics_port
@@ -139,5 +139,30 @@ def test_the_metrics_endpoint_serves_the_proxys_series(
         with urllib.request.urlopen(url, timeout=10) as answer:
             body = answer.read().decode()
         assert "cassflow_proxy_client_connections 0.0" in body
+        token = issue_token(
+            key, subject="alice", issuer=ISSUER, audience=AUDIENCE, ttl=600, groups=["analysts"]
+        )  # type: ignore[arg-type]
+        cluster = Cluster(
+            ["127.0.0.1"],
+            port=running.server.port,
+            auth_provider=PlainTextAuthProvider("token", token),
+            connect_timeout=10,
+        )
+        try:
+            via = cluster.connect()
+            assert via.execute(f"SELECT v FROM {shop}.orders WHERE id = 1").one().v == "one"
+            with urllib.request.urlopen(url, timeout=10) as answer:
+                body = answer.read().decode()
+        finally:
+            cluster.shutdown()
+        series = dict(
+            line.rsplit(" ", 1) for line in body.splitlines() if line.startswith("cassflow_proxy_")
+        )
+        # The driver's control and pool connections; the proxy's own to the cluster.
+        assert float(series["cassflow_proxy_client_connections"]) >= 1
+        assert float(series["cassflow_proxy_upstream_connections"]) >= 1
+        assert (
+            float(series['cassflow_proxy_requests_total{decision="allowed",request="QUERY"}']) >= 1
+        )
     finally:
         running.close()

@@ -150,6 +150,11 @@ class ProxyMetrics:
             "Client connections open now.",
             registry=self.registry,
         )
+        self.upstream_connections = Gauge(
+            "cassflow_proxy_upstream_connections",
+            "Connections to the cluster open now.",
+            registry=self.registry,
+        )
 
     def observe(self, record: AuditRecord) -> None:
         """Count one request from its audit record."""

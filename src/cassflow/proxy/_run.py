@@ -101,6 +101,7 @@ def build_proxy(loaded: LoadedConfig) -> RunningProxy:
     try:
         server.start()
         metrics.client_connections.set_function(lambda: server.client_count)
+        metrics.upstream_connections.set_function(lambda: len(server.pool.connections))
         if config.metrics_port is not None:
             http, _thread = start_http_server(
                 config.metrics_port, addr=config.listen.host, registry=metrics.registry
