@@ -7,6 +7,8 @@ upstream:
   username: cassflow_proxy
   password: "${secret:vault:secret/cassandra/proxy#password}"
   tls: {ca_file: /etc/cassflow/ca.pem}        # optional: cert_file, key_file, check_hostname
+  logins:                                     # optional: roles that policy rules name (login:)
+    analyst_ro: {username: analyst_ro, password: "${secret:vault:secret/cassandra/ro#password}"}
 tokens:                                       # see docs/proxy-tokens.md
   issuer: https://id.example.com
   audience: cassflow-proxy
@@ -63,6 +65,18 @@ class UpstreamTlsSpec(_Model):
     check_hostname: bool = True
 
 
+#: A login's name: as a policy rule's name.
+_LoginName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]*$")]
+
+
+class UpstreamLoginSpec(_Model):
+    """A further Cassandra role the proxy logs in as, for the policy rules that name it."""
+
+    username: Annotated[str, Field(min_length=1)]
+    #: A ``${secret:...}`` reference, resolved at each new upstream connection.
+    password: SecretStr | None = None
+
+
 class UpstreamSpec(_Model):
     """The cluster behind the proxy."""
 
@@ -73,6 +87,8 @@ class UpstreamSpec(_Model):
     password: SecretStr | None = None
     tls: UpstreamTlsSpec | None = None
     connections_per_key: Annotated[int, Field(ge=1, le=64)] = 2
+    #: Logins by the name policy rules give them (``login:``).
+    logins: dict[_LoginName, UpstreamLoginSpec] = {}
 
 
 class ProxyConfig(_Model):

@@ -10,6 +10,7 @@
   the rule. Text Cassandra would refuse gets its error (SYNTAX_ERROR, INVALID), an unknown
   prepared id UNPREPARED (drivers prepare again, through the proxy, where it is checked);
 * ``pace``: the allowing rule's rate limit reserves a request and says how long to hold it;
+* ``route``: the allowing rule's upstream ``login``, if it names one;
 * ``request_done``: a PREPARE's id is remembered for the identity, rows are charged to the
   rule's row limit, and the request is audited and counted.
 
@@ -177,6 +178,13 @@ class Gatekeeper:
         if limiter.requests is not None:
             limiter.requests.charge(1)  # reserved now, so that the next one waits longer
         return wait
+
+    def route(self, _identity: Identity, request: ProxyRequest) -> str | None:
+        """The upstream login the allowing rule names (None: the upstream's default)."""
+        with self._lock:
+            pending = self._pending.get((request.connection_id, request.stream))
+        decision = pending.decision if pending is not None else None
+        return decision.login if decision is not None and decision.allowed else None
 
     def request_done(
         self,

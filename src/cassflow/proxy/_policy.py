@@ -109,13 +109,15 @@ class Decision:
 
     ``rule`` names the allowing rule; for a denial the rule that came closest (None when no
     rule matches the identity). ``reason`` says why, in words fit for the client and the
-    audit log. ``rate`` is the allowing rule's rate limit, if it has one.
+    audit log. ``rate`` is the allowing rule's rate limit, if it has one; ``login`` the
+    upstream login its requests run as (None: the upstream's default one).
     """
 
     allowed: bool
     rule: str | None
     reason: str
     rate: RateSpec | None = None
+    login: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,11 @@ class _Rule:
     max_page: int | None
     rate: RateSpec | None
     windows: tuple[_Window, ...] | None
+    login: str | None
+
+    def allowing(self) -> Decision:
+        """The decision when this rule allows a request."""
+        return Decision(True, self.name, f"allowed by rule {self.name}", self.rate, self.login)
 
     def matches(self, subject: str, groups: frozenset[str]) -> bool:
         return (
@@ -214,6 +221,7 @@ def _compile(rule: RuleSpec, spec: PolicySpec) -> _Rule:
         max_page=max_page,
         rate=rate,
         windows=None if rule.windows is None else tuple(_window(w) for w in rule.windows),
+        login=rule.login,
     )
 
 
@@ -306,6 +314,11 @@ class Policy:
         return f"Policy({self.source!r}, rules={self.rule_names!r})"
 
     @property
+    def logins(self) -> frozenset[str]:
+        """The upstream logins the rules name (the proxy's configuration must define each)."""
+        return frozenset(rule.login for rule in self._rules if rule.login is not None)
+
+    @property
     def uses_time(self) -> bool:
         """Whether a decision may depend on when the request came (a rule has time windows,
         whose edges are whole minutes)."""
@@ -338,7 +351,9 @@ class Policy:
         for rule in rules:
             progress, reason = _check(rule, action)
             if reason is None:
-                return Decision(True, rule.name, f"allowed by rule {rule.name}", rule.rate)
+                return Decision(
+                    True, rule.name, f"allowed by rule {rule.name}", rule.rate, rule.login
+                )
             if best is None or progress > best[0]:
                 best = (progress, rule, reason)
         assert best is not None
@@ -370,7 +385,9 @@ class Policy:
     def _use(self, rules: tuple[_Rule, ...], keyspace: str | None) -> Decision:
         for rule in rules:
             if any(grant.keyspace in (ANY_KEYSPACE, keyspace) for grant in rule.grants):
-                return Decision(True, rule.name, f"allowed by rule {rule.name}", rule.rate)
+                return Decision(
+                    True, rule.name, f"allowed by rule {rule.name}", rule.rate, rule.login
+                )
         return Decision(False, None, f"no rule covers keyspace {keyspace}")
 
     def _matching(self, subject: str, groups: frozenset[str]) -> tuple[_Rule, ...]:

@@ -219,6 +219,9 @@ class RuleSpec(LimitsSpec):
     match: MatchSpec
     allow: list[AllowSpec] = Field(min_length=1)
     windows: list[WindowSpec] | None = Field(default=None, min_length=1)
+    #: The upstream login (``upstream.logins`` of the proxy's configuration) the requests this
+    #: rule allows run as; None: the upstream's own username and password.
+    login: str | None = Field(default=None, pattern=_RULE_NAME)
 
 
 class PolicySpec(_Spec):

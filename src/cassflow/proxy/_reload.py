@@ -43,6 +43,7 @@ class PolicyFile:
         interval: float = 1.0,
         clock: Clock = time.monotonic,
         on_reload: Callable[[Policy], None] | None = None,
+        validate: Callable[[Policy], None] | None = None,
     ) -> None:
         if interval <= 0:
             raise ValueError("the check interval must be above 0 seconds")
@@ -51,6 +52,10 @@ class PolicyFile:
         self._clock = clock
         #: Called with each newly loaded policy (in the thread that found the change).
         self.on_reload = on_reload
+        #: Raises PolicyError for a policy that parses but cannot be used here (e.g. it names
+        #: an upstream login the proxy does not have): the first load fails, a reload is
+        #: refused as a broken file is.
+        self.validate = validate
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -59,7 +64,7 @@ class PolicyFile:
         #: The error of the newest version of the file if it did not load, else None.
         self.error: str | None = None
         signature, text, racy = self._read()
-        self._policy = parse_policy(text, self.path)
+        self._policy = self._parse(text)
         self._remember(signature, text, racy)
         self.generation = 1
         self._checked = clock()
@@ -105,7 +110,7 @@ class PolicyFile:
         if digest == self._failed_digest:
             return False  # the broken version already reported
         try:
-            policy = parse_policy(text, self.path)
+            policy = self._parse(text)
         except PolicyError as exc:
             self._fail(str(exc), digest)
             return False
@@ -120,6 +125,12 @@ class PolicyFile:
             except Exception:  # a listener's bug must not undo the reload or fail a request
                 log.exception("a listener of policy %s failed", self.path)
         return True
+
+    def _parse(self, text: str) -> Policy:
+        policy = parse_policy(text, self.path)
+        if self.validate is not None:
+            self.validate(policy)
+        return policy
 
     def _read(self) -> tuple[_Signature, str, bool]:
         """The file's signature, text, and whether its modification time is too recent to

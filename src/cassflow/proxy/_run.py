@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 
 from prometheus_client import start_http_server
@@ -14,12 +14,13 @@ from cassflow.access import tls_context
 from cassflow.proxy._audit import AuditLog, ProxyMetrics
 from cassflow.proxy._config import LoadedConfig, UpstreamSpec
 from cassflow.proxy._gate import Gatekeeper
+from cassflow.proxy._policy import Policy, PolicyError
 from cassflow.proxy._reload import PolicyFile
 from cassflow.proxy._server import ProxyServer
 from cassflow.proxy._tokens import TokenVerifier
-from cassflow.proxy._upstream import UpstreamConfig, UpstreamHost
+from cassflow.proxy._upstream import UpstreamConfig, UpstreamHost, UpstreamLogin
 
-__all__ = ["RunningProxy", "build_proxy", "serve"]
+__all__ = ["RunningProxy", "build_proxy", "logins_check", "serve"]
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +71,43 @@ def _upstream(spec: UpstreamSpec, loaded: LoadedConfig) -> UpstreamConfig:
         hosts=hosts,
         username=spec.username,
         password=spec.password.get_secret_value() if spec.password else None,
+        logins={
+            name: UpstreamLogin(
+                login.username, login.password.get_secret_value() if login.password else None
+            )
+            for name, login in spec.logins.items()
+        },
         ssl_context=context,
         connections_per_key=spec.connections_per_key,
     )
+
+
+def logins_check(known: Collection[str]) -> Callable[[Policy], None]:
+    """A policy check: every ``login`` a rule names is one of ``known`` (``upstream.logins``)."""
+
+    def check(policy: Policy) -> None:
+        unknown = [
+            f"rule {rule.name} names login {rule.login!r}"
+            for rule in policy.spec.rules
+            if rule.login is not None and rule.login not in known
+        ]
+        if unknown:
+            defined = ", ".join(sorted(known)) or "none"
+            raise PolicyError(
+                f"{policy.source}: {'; '.join(unknown)}, which the proxy configuration's "
+                f"upstream.logins does not define (defined: {defined})"
+            )
+
+    return check
 
 
 def build_proxy(loaded: LoadedConfig) -> RunningProxy:
     """Start the proxy the configuration describes; returns it running."""
     config = loaded.config
     verifier = TokenVerifier(config.tokens)
-    policy = PolicyFile(loaded.path(config.policy)).watch()
+    policy = PolicyFile(
+        loaded.path(config.policy), validate=logins_check(config.upstream.logins)
+    ).watch()
     audit = (
         AuditLog(config.audit if config.audit == "-" else loaded.path(config.audit))
         if config.audit
@@ -96,6 +124,7 @@ def build_proxy(loaded: LoadedConfig) -> RunningProxy:
         keeper.request_done,
         advertised_host=config.listen.advertised_host,
         pace=keeper.pace,
+        route=keeper.route,
     )
     running = RunningProxy(server, policy, metrics, audit)
     try:

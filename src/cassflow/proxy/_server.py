@@ -22,6 +22,9 @@ Two callables are the extension points the policy layer plugs into:
 * ``pace(identity, request) -> float``, optional, runs after an allowing ``authorize``: the
   seconds to hold the request before it is forwarded (rate limits slow a client down instead
   of failing its requests); at most :data:`MAX_PACE` seconds.
+* ``route(identity, request) -> str | None``, optional, runs after an allowing ``authorize``:
+  the upstream login (a name of ``UpstreamConfig.logins``) the request runs as; None, or no
+  ``route``, is the upstream's default login. An exception refuses the request.
 
 ``on_request_done(identity, request, outcome, latency_s, rows)`` is called once per request
 that reached ``authorize``, when its answer is sent: audit and metrics hang off it.
@@ -217,6 +220,7 @@ _ALLOWED: Final = RequestOutcome(decision="allowed")
 AuthenticateFn = Callable[[str, str], Any]
 AuthorizeFn = Callable[[Any, ProxyRequest], "str | ErrorMessage | None"]
 PaceFn = Callable[[Any, ProxyRequest], float]
+RouteFn = Callable[[Any, ProxyRequest], "str | None"]
 
 #: The longest ``pace`` may hold a request (a driver's request timeout is 10-12 s by default).
 MAX_PACE: Final = 5.0
@@ -513,8 +517,11 @@ class _Client(asyncio.Protocol):
         request = self._request_of(frame)
         if request is None:
             return
+        login = None
         try:
             denial = self.proxy.authorize(self.identity, request)
+            if denial is None and self.proxy.route is not None:
+                login = self.proxy.route(self.identity, request)
         except Exception:
             log.exception("authorize raised for %s; refusing (fail closed)", self.peer)
             denial = "Access denied: the authorization check failed"
@@ -531,28 +538,29 @@ class _Client(asyncio.Protocol):
             return
         wait = self._pace(request)
         if wait > 0:  # the rate limit's hold, not a synchronisation
-            self._loop.call_later(wait, self._send_upstream, request, started)
+            self._loop.call_later(wait, self._send_upstream, request, started, login)
         else:
-            self._send_upstream(request, started)
+            self._send_upstream(request, started, login)
 
-    def _send_upstream(self, request: ProxyRequest, started: float) -> None:
-        """Submit an allowed request on an upstream connection (waiting for one if need be)."""
+    def _send_upstream(self, request: ProxyRequest, started: float, login: str | None) -> None:
+        """Submit an allowed request on an upstream connection logged in as ``login``
+        (waiting for one if need be)."""
         # The keyspace the request was authorized in, not the client's now: a USE answered
         # while this request was held must not move it to another keyspace.
         keyspace = request.keyspace
         if request.execute is None:
             keyspace = _route_keyspace(request.message, keyspace)
-        upstream = self.proxy.pool.try_acquire(request.protocol_version, keyspace)
+        upstream = self.proxy.pool.try_acquire(request.protocol_version, keyspace, login)
         if upstream is None:
-            self._spawn(self._send_when_acquired(request, started, keyspace))
+            self._spawn(self._send_when_acquired(request, started, keyspace, login))
             return
         self._submit(upstream, request, started)
 
     async def _send_when_acquired(
-        self, request: ProxyRequest, started: float, keyspace: str | None
+        self, request: ProxyRequest, started: float, keyspace: str | None, login: str | None
     ) -> None:
         try:
-            upstream = await self.proxy.pool.acquire(request.protocol_version, keyspace)
+            upstream = await self.proxy.pool.acquire(request.protocol_version, keyspace, login)
         except UpstreamError as exc:
             self._upstream_failed(request, started, exc.answer)
             return
@@ -729,6 +737,7 @@ class ProxyServer:
         *,
         advertised_host: str | None = None,
         pace: PaceFn | None = None,
+        route: RouteFn | None = None,
     ) -> None:
         self.listen_host = listen_host
         self.listen_port = listen_port
@@ -737,6 +746,7 @@ class ProxyServer:
         self.authorize = authorize
         self.on_request_done = on_request_done
         self.pace = pace
+        self.route = route
         self.advertised_host = advertised_host
         self.protocol_versions: tuple[int, ...] = ()
         self.port = listen_port
@@ -914,4 +924,5 @@ __all__ = [
     "ProxyServer",
     "RequestDoneFn",
     "RequestOutcome",
+    "RouteFn",
 ]

@@ -77,6 +77,9 @@ _SERVER_CQL_VERSION: Final = "3.0.0"
 #: node sent it, with its head (kind, rows), or any other answer decoded (and None).
 ResponseCallback = Callable[[Envelope | RawFrame, ResultHead | None], None]
 
+#: What upstream connections are grouped by: protocol version, keyspace, login.
+_Key = tuple[int, str | None, str | None]
+
 #: Answers passed on undecoded; ERRORs (rare, and read for the audit) are decoded.
 _RELAYED_ANSWERS: Final = frozenset({int(Opcode.RESULT)})
 
@@ -97,6 +100,14 @@ class UpstreamHost:
     port: int = 9042
 
 
+@dataclass(frozen=True, slots=True)
+class UpstreamLogin:
+    """A Cassandra role the proxy logs in as; ``password`` as in :class:`UpstreamConfig`."""
+
+    username: str
+    password: str | None = field(default=None, repr=False)
+
+
 @dataclass(frozen=True, kw_only=True)
 class UpstreamConfig:
     """Where and how the proxy connects to Cassandra.
@@ -105,15 +116,19 @@ class UpstreamConfig:
     next when it fails (keeping all clients on one node keeps prepared ids valid for all of
     them). ``password`` may be a secret reference (``${secret:env:NAME}``, see
     :mod:`cassflow.access`); it is resolved at each connection and never kept resolved.
+    ``logins`` are further roles by name, for the policy rules that name one (``login:``):
+    their requests travel on connections logged in as that role, so that Cassandra's own
+    permissions for it apply too.
     """
 
     hosts: Sequence[UpstreamHost]
     username: str | None = None
     password: str | None = field(default=None, repr=False)
+    logins: Mapping[str, UpstreamLogin] = field(default_factory=dict)
     ssl_context: ssl.SSLContext | None = None
     #: Host name checked against the node's certificate (default: the host connected to).
     server_hostname: str | None = None
-    #: Connections per (protocol version, keyspace).
+    #: Connections per (protocol version, keyspace, login).
     connections_per_key: int = 2
     #: Stream ids one connection may have in flight (Cassandra allows 32768).
     max_streams_per_connection: int = 2048
@@ -141,9 +156,13 @@ class UpstreamConnection(asyncio.Protocol):
     them (the proxy writes out the answers it queued for its clients).
     """
 
-    def __init__(self, host: UpstreamHost, version: int, keyspace: str | None) -> None:
+    def __init__(
+        self, host: UpstreamHost, version: int, keyspace: str | None, login: str | None = None
+    ) -> None:
         self.host = host
         self.version = version
+        #: The name of the upstream login (``UpstreamConfig.logins``); None: the default one.
+        self.login = login
         #: The keyspace the connection uses: set by the USE at open, moved by any later USE.
         self.keyspace = keyspace
         self.conn = Connection(Role.CLIENT, version=version)
@@ -177,7 +196,7 @@ class UpstreamConnection(asyncio.Protocol):
         await self._connect(config)
         answer = await self._exchange(Startup(options={"CQL_VERSION": _SERVER_CQL_VERSION}))
         if isinstance(answer, Authenticate):
-            answer = await self._exchange(AuthResponse(token=_plain_token(config)))
+            answer = await self._exchange(AuthResponse(token=_plain_token(config, self.login)))
             if isinstance(answer, AuthChallenge):
                 answer = ServerError(message="upstream asked for more than SASL PLAIN")
         if not isinstance(answer, Ready | AuthSuccess):
@@ -363,10 +382,16 @@ def _quoted(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _plain_token(config: UpstreamConfig) -> bytes:
-    password = resolve_secrets(config.password)
+def _plain_token(config: UpstreamConfig, login: str | None) -> bytes:
+    username, reference = config.username, config.password
+    if login is not None:
+        credentials = config.logins.get(login)
+        if credentials is None:  # the proxy checks policies against its logins: a bug
+            raise UpstreamError(ServerError(message=f"no upstream login named {login!r}"))
+        username, reference = credentials.username, credentials.password
+    password = resolve_secrets(reference)
     secret = password.get_secret_value() if password is not None else ""
-    return b"\x00" + (config.username or "").encode() + b"\x00" + secret.encode()
+    return b"\x00" + (username or "").encode() + b"\x00" + secret.encode()
 
 
 def _as_error(answer: Message, context: str) -> ErrorMessage:
@@ -381,7 +406,7 @@ class UpstreamPool:
     def __init__(self, config: UpstreamConfig) -> None:
         self.config = config
         self._connections: list[UpstreamConnection] = []
-        self._opening: dict[tuple[int, str | None], int] = {}
+        self._opening: dict[_Key, int] = {}
         self._changed = asyncio.Event()
         self._preferred = 0
         self._retry_at: dict[UpstreamHost, float] = {}
@@ -441,14 +466,18 @@ class UpstreamPool:
             finally:
                 probe.close()
 
-    def try_acquire(self, version: int, keyspace: str | None) -> UpstreamConnection | None:
-        """A connection of ``version`` using ``keyspace`` with a free stream, if one is open
-        now (the common case, without a trip through the event loop); else None."""
+    def try_acquire(
+        self, version: int, keyspace: str | None, login: str | None = None
+    ) -> UpstreamConnection | None:
+        """A connection of ``version`` using ``keyspace``, logged in as ``login``, with a free
+        stream, if one is open now (the common case, without a trip through the event loop);
+        else None."""
         best: UpstreamConnection | None = None
         for connection in self._connections:
             if (
                 connection.version == version
                 and connection.keyspace == keyspace
+                and connection.login == login
                 and not connection.closed
                 and (best is None or connection.in_flight < best.in_flight)
             ):
@@ -457,8 +486,11 @@ class UpstreamPool:
             return None
         return None if self.closed else best
 
-    async def acquire(self, version: int, keyspace: str | None) -> UpstreamConnection:
-        """A connection of ``version`` using ``keyspace`` with a free stream.
+    async def acquire(
+        self, version: int, keyspace: str | None, login: str | None = None
+    ) -> UpstreamConnection:
+        """A connection of ``version`` using ``keyspace``, logged in as ``login`` (a name of
+        ``UpstreamConfig.logins``, None for the default), with a free stream.
 
         Waits (up to ``acquire_timeout``) while every such connection is full; raises
         UpstreamError with OVERLOADED when the wait runs out or no host can be reached, and
@@ -466,14 +498,14 @@ class UpstreamPool:
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.config.acquire_timeout
-        key = (version, keyspace)
+        key = (version, keyspace, login)
         while True:
             if self.closed:
                 raise UpstreamError(Overloaded(message="the proxy is shutting down"))
             candidates = [
                 c
                 for c in self._connections
-                if c.version == version and c.keyspace == keyspace and not c.closed
+                if (c.version, c.keyspace, c.login) == key and not c.closed
             ]
             best = min(candidates, key=lambda c: c.in_flight, default=None)
             limit = self.config.max_streams_per_connection
@@ -503,7 +535,7 @@ class UpstreamPool:
         """Wake the requests waiting for a stream (call when an answer frees one)."""
         self._changed.set()
 
-    async def _open(self, key: tuple[int, str | None], deadline: float) -> UpstreamConnection:
+    async def _open(self, key: _Key, deadline: float) -> UpstreamConnection:
         self._opening[key] = self._opening.get(key, 0) + 1
         try:
             return await self._open_on_some_host(key, deadline)
@@ -511,9 +543,7 @@ class UpstreamPool:
             self._opening[key] -= 1
             self._changed.set()
 
-    async def _open_on_some_host(
-        self, key: tuple[int, str | None], deadline: float
-    ) -> UpstreamConnection:
+    async def _open_on_some_host(self, key: _Key, deadline: float) -> UpstreamConnection:
         loop = asyncio.get_running_loop()
         hosts = self.config.hosts
         order = [hosts[(self._preferred + i) % len(hosts)] for i in range(len(hosts))]
@@ -525,7 +555,7 @@ class UpstreamPool:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     break
-                connection = UpstreamConnection(host, key[0], key[1])
+                connection = UpstreamConnection(host, *key)
                 timeout = min(self.config.connect_timeout, remaining)
                 try:
                     await asyncio.wait_for(connection.open(self.config), timeout)
@@ -579,5 +609,6 @@ __all__ = [
     "UpstreamConnection",
     "UpstreamError",
     "UpstreamHost",
+    "UpstreamLogin",
     "UpstreamPool",
 ]
