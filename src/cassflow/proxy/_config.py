@@ -27,11 +27,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from cassflow._yamlfile import check_keys, parse, read_text, validation_problems
 from cassflow.errors import CassflowError
 from cassflow.proxy._tokens import TokenSettings
 
@@ -116,16 +116,13 @@ class LoadedConfig:
 
 
 def load_proxy_config(path: str | os.PathLike[str]) -> LoadedConfig:
-    """Read and validate a proxy configuration file."""
+    """Read and validate a proxy configuration file; errors name ``file:line:column``."""
     file = Path(path)
-    try:
-        data: Any = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ProxyConfigError(f"{file}: cannot read it: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise ProxyConfigError(f"{file}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ProxyConfigError(f"{file}: expected a mapping (listen, upstream, tokens, policy)")
+    where = str(file)
+    root, data = parse(read_text(file, ProxyConfigError), where, ProxyConfigError)
+    if root is None or not isinstance(data, dict):
+        raise ProxyConfigError(f"{where}: expected a mapping (listen, upstream, tokens, policy)")
+    check_keys(where, root, ProxyConfigError, self_alias="an alias inside its own anchor's value")
     base = file.parent
     tokens = data.get("tokens")
     if isinstance(tokens, dict):  # key files named in the tokens block are relative too
@@ -137,8 +134,10 @@ def load_proxy_config(path: str | os.PathLike[str]) -> LoadedConfig:
     try:
         config = ProxyConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors()
-        )
-        raise ProxyConfigError(f"{file}: {problems}") from None
+        raise ProxyConfigError(validation_problems(where, root, exc, is_key=_is_key)) from None
     return LoadedConfig(config, base)
+
+
+def _is_key(item: str | int) -> bool:
+    # Union members and constrained types add a tag of their own to the location: not a key.
+    return not (isinstance(item, str) and ("[" in item or item.startswith("function-")))
