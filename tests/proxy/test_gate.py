@@ -13,6 +13,7 @@ import pytest
 from cassandra import Unauthorized
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Cluster, NoHostAvailable, Session
+from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.protocol import SyntaxException
 from cassandra.query import BatchStatement
 
@@ -185,15 +186,19 @@ def test_the_loader_is_held_to_its_rate_and_bound_values_stay_out_of_the_audit(
     try:
         insert = via.prepare(f"INSERT INTO {shop}.orders (id, v) VALUES (?, ?)")
         via.execute(insert, [1000, "warm-up"])
+        # A bounded load loop: 80 inserts, 8 in flight at a time, as fast as allowed.
+        params = [(2000 + i, f"bound-value-{i}-c0ffee") for i in range(80)]
         began = time.monotonic()
-        for i in range(60):
-            via.execute(insert, [2000 + i, f"bound-value-{i}-c0ffee"])
-        rate = 60 / (time.monotonic() - began)
+        results = execute_concurrent_with_args(via, insert, params, concurrency=8)
+        seconds = time.monotonic() - began
     finally:
         cluster.shutdown()
-    # 25 requests/s with a burst of a tenth of a second (2.5 requests): 60 take >= 2.3 s.
-    assert rate <= 25 * 1.1, f"{rate:.1f} requests/s past a limit of 25"
-    assert rate >= 25 * 0.5, f"{rate:.1f} requests/s: held far more than the limit asks"
-    stored = session.execute(f"SELECT count(*) FROM {shop}.orders WHERE id IN (2000, 2059)").one()
-    assert stored[0] == 2
+    assert all(ok for ok, _result in results)
+    # 25 requests/s with a burst of a tenth of a second (2.5 requests): 77.5 requests past the
+    # burst take 3.1 s; the rate held is within 10% of the limit.
+    rate = (80 - 2.5) / seconds
+    assert 25 * 0.9 <= rate <= 25 * 1.1, f"{rate:.1f} requests/s for a limit of 25"
+    ids = ", ".join(str(2000 + i) for i in range(80))
+    stored = session.execute(f"SELECT count(*) FROM {shop}.orders WHERE id IN ({ids})").one()
+    assert stored[0] == 80
     assert "c0ffee" not in audit_path.read_text()
