@@ -306,6 +306,7 @@ class Policy:
         #: Where the policy came from (a path), for messages.
         self.source = source
         self._rules = tuple(_compile(rule, spec) for rule in spec.rules)
+        self._uses_time = any(rule.windows is not None for rule in self._rules)
         self._schema_reads = spec.defaults.schema_reads
         self._schema_max = spec.defaults.max_consistency
         self._candidates: dict[tuple[str, frozenset[str]], tuple[_Rule, ...]] = {}
@@ -322,7 +323,7 @@ class Policy:
     def uses_time(self) -> bool:
         """Whether a decision may depend on when the request came (a rule has time windows,
         whose edges are whole minutes)."""
-        return any(rule.windows is not None for rule in self._rules)
+        return self._uses_time
 
     @property
     def rule_names(self) -> tuple[str, ...]:
