@@ -225,6 +225,13 @@ class LeaseCache:
         with self._cond:
             left = lease.expires - now
             gone = isinstance(exc, hvac.exceptions.InvalidRequest | hvac.exceptions.InvalidPath)
+            # Said before it is done: whoever sees the lease gone can read why in the log.
+            log.warning(
+                "vault-db: cannot renew lease %s (%s); %s",
+                lease.lease_id,
+                type(exc).__name__,
+                "forgot it" if gone or left <= 0 else f"{left:.0f} s left, trying again",
+            )
             if gone or left <= 0:
                 # Revoked or expired behind our back: forget it, the next reference re-issues.
                 lease.renew_due = float("inf")
@@ -234,12 +241,6 @@ class LeaseCache:
                         del self._leases[key]
             else:
                 lease.renew_due = now + max(1.0, left * _RETRY_SHARE)
-        log.warning(
-            "vault-db: cannot renew lease %s (%s); %s",
-            lease.lease_id,
-            type(exc).__name__,
-            "forgot it" if gone or left <= 0 else f"{left:.0f} s left, trying again",
-        )
 
     # --- releasing -----------------------------------------------------------------------
 
