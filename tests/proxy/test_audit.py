@@ -106,6 +106,10 @@ def test_metrics_count_requests_denials_latency_and_errors() -> None:
     assert sample("cassflow_proxy_upstream_errors_total", {"code": "OVERLOADED"}) == 1
     assert sample("cassflow_proxy_request_seconds_count", {"request": "EXECUTE"}) == 1
     assert sample("cassflow_proxy_request_seconds_sum", {"request": "EXECUTE"}) == 0.012
+    bucket = "cassflow_proxy_request_seconds_bucket"
+    assert sample(bucket, {"request": "EXECUTE", "le": "0.01"}) == 0  # buckets are cumulative
+    assert sample(bucket, {"request": "EXECUTE", "le": "0.025"}) == 1
+    assert sample(bucket, {"request": "EXECUTE", "le": "+Inf"}) == 1
     assert b"cassflow_proxy_client_connections" in metrics.exposition()
 
 

@@ -124,9 +124,8 @@ class Gatekeeper:
         """None to forward the request; else the answer that refuses it."""
         pending = _Pending(_REQUEST_KINDS.get(request.opcode, request.opcode.name))
         self._remember(request, pending)
-        state = ClientState(_identity_key(identity), keyspace=request.keyspace)
         try:
-            pending.statements = self._statements(request, state)
+            pending.statements = self._statements(identity, request)
         except RequestRefusedError as exc:
             pending.reason = exc.message
             return _refusal(exc)
@@ -225,9 +224,10 @@ class Gatekeeper:
 
     # --- pieces --------------------------------------------------------------------------
 
-    def _statements(self, request: ProxyRequest, state: ClientState) -> list[ResolvedStatement]:
-        if request.execute is not None:
-            return [self.registry.lookup(state.identity_key, request.execute.query_id)]
+    def _statements(self, identity: Identity, request: ProxyRequest) -> list[ResolvedStatement]:
+        if request.execute is not None:  # the hot path: no more than a lookup
+            return [self.registry.lookup(_identity_key(identity), request.execute.query_id)]
+        state = ClientState(_identity_key(identity), keyspace=request.keyspace)
         message = request.message
         if isinstance(message, Query):
             keyspace = message.parameters.keyspace
