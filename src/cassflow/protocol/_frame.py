@@ -73,54 +73,68 @@ class FrameReader:
 
     It checks only what framing needs (length bounds); versions, opcodes and flags are the
     connection's business, so it can read the first frame of any version.
+
+    Bytes fed to an empty reader are kept as they are and read by offset (a v5 segment's
+    payload usually holds whole frames: no copy into a buffer and back); bytes that continue
+    a partial frame go into a growing buffer.
     """
 
-    __slots__ = ("_buf", "max_body_length")
+    __slots__ = ("_buf", "_pos", "max_body_length")
 
     def __init__(self, max_body_length: int = MAX_FRAME_BODY_LENGTH) -> None:
-        self._buf = bytearray()
+        self._buf: bytes | bytearray = b""
+        self._pos = 0
         self.max_body_length = max_body_length
 
     def feed(self, data: bytes) -> None:
         """Append received bytes."""
+        if self._pos >= len(self._buf):
+            self._buf, self._pos = data, 0
+            return
+        if isinstance(self._buf, bytes) or self._pos:
+            self._buf = bytearray(memoryview(self._buf)[self._pos :])
+            self._pos = 0
         self._buf += data
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as frames."""
-        return len(self._buf)
+        return len(self._buf) - self._pos
 
     def take_rest(self) -> bytes:
         """Hand back every buffered byte (used when a v5 connection switches to segments)."""
-        rest = bytes(self._buf)
-        self._buf.clear()
+        rest = bytes(self._buf[self._pos :])
+        self._buf, self._pos = b"", 0
         return rest
 
     def peek_version(self) -> int | None:
         """The version of the next frame, as soon as its first byte is here."""
-        return (self._buf[0] & VERSION_MASK) if self._buf else None
+        return (self._buf[self._pos] & VERSION_MASK) if self.buffered else None
 
     def next_frame(self) -> RawFrame | None:
         """The next complete frame, or None until enough bytes have arrived."""
-        buf = self._buf
-        if not buf:
+        buf, pos = self._buf, self._pos
+        available = len(buf) - pos
+        if available <= 0:
             return None
-        version = buf[0] & VERSION_MASK
+        version = buf[pos] & VERSION_MASK
         legacy = version in LEGACY_HEADER_VERSIONS
         size = LEGACY_HEADER_LENGTH if legacy else HEADER_LENGTH
-        if len(buf) < size:
+        if available < size:
             return None
         fmt = _LEGACY_HEADER if legacy else _HEADER
-        version_byte, flags, stream, opcode, length = fmt.unpack_from(buf)
+        version_byte, flags, stream, opcode, length = fmt.unpack_from(buf, pos)
         if length < 0 or length > self.max_body_length:
             raise RemoteProtocolError(
                 f"frame body length {length} outside 0..{self.max_body_length}", stream=stream
             )
         end = size + length
-        if len(buf) < end:
+        if available < end:
             return None
-        body = bytes(buf[size:end])
-        del buf[:end]
+        body = bytes(buf[pos + size : pos + end])
+        self._pos = pos + end
+        if self._pos == len(buf):  # all read: let the buffer go
+            self._buf, self._pos = b"", 0
         return RawFrame(
             version=version,
             direction=DIRECTION_OF[version_byte & ~VERSION_MASK],

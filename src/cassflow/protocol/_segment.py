@@ -65,10 +65,22 @@ _CRC24_TABLE: Final = _crc24_table()
 
 def crc24(data: bytes) -> int:
     """CRC24 of a segment header's bytes, as Cassandra computes it."""
+    known = _CRC24_SEEN.get(data)
+    if known is not None:
+        return known
     crc = CRC24_INIT
     for byte in data:
         crc = ((crc << 8) & 0xFFFFFF) ^ _CRC24_TABLE[((crc >> 16) ^ byte) & 0xFF]
+    if len(_CRC24_SEEN) >= _CRC24_SEEN_SIZE:
+        _CRC24_SEEN.clear()
+    _CRC24_SEEN[bytes(data)] = crc
     return crc
+
+
+# Headers repeat (the same lengths, again and again): their CRCs are kept, as a byte-wise
+# loop in Python costs more than the rest of reading a small segment.
+_CRC24_SEEN: dict[bytes, int] = {}
+_CRC24_SEEN_SIZE: Final = 4096
 
 
 def crc32(payload: bytes) -> int:
