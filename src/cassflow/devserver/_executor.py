@@ -24,6 +24,7 @@ from cassflow.cql import (
     CreateKeyspace,
     CreateTable,
     Delete,
+    Describe,
     DropKeyspace,
     DropTable,
     Insert,
@@ -48,6 +49,7 @@ from cassflow.devserver._auth import (
 from cassflow.devserver._binds import bind_specs, partition_key_indexes
 from cassflow.devserver._compaction import CompactionSimulator
 from cassflow.devserver._ddl import apply_ddl
+from cassflow.devserver._describe import describe
 from cassflow.devserver._errors import (
     AlreadyExistsError,
     ConfigurationError,
@@ -427,6 +429,17 @@ class Executor:
             CreateKeyspace | AlterKeyspace | DropKeyspace | CreateTable | AlterTable | DropTable,
         ):
             return self._ddl(session, statement, session_keyspace)
+        if isinstance(statement, Describe):
+            # DescribeStatement needs no permission: anyone connected may describe.
+            result = describe(
+                statement,
+                self.schema,
+                self.node,
+                session_keyspace,
+                page_size=params.page_size,
+                paging_state=params.paging_state,
+            )
+            return Outcome(message=result)
         if self.roles is not None or type(statement).__module__.endswith("_ast_auth"):
             return run_role_statement(self.roles, session, statement)
         raise InvalidRequestError(
