@@ -6,6 +6,7 @@ from __future__ import annotations
 from cassflow.cql import (
     Addition,
     BindMarker,
+    ColumnCondition,
     Delete,
     Insert,
     InValues,
@@ -101,6 +102,31 @@ class _Collector:
                     else:
                         self.add(value, tuple_type, label)
 
+    def conditions(self, conditions: tuple[ColumnCondition, ...]) -> None:
+        """The markers of IF conditions, named as Cassandra names their receivers."""
+        for condition in conditions:
+            column = self.column(condition.column)
+            dtype, name = column.type, column.name
+            if condition.element is not None and dtype.code in (TypeCode.LIST, TypeCode.MAP):
+                is_map = dtype.code is TypeCode.MAP
+                key_type = dtype.params[0] if is_map else _INT
+                self.add(condition.element, key_type, f"{'key' if is_map else 'idx'}({name})")
+                dtype, name = dtype.params[-1], f"value({name})"
+            elif condition.field is not None and condition.field in dtype.field_names:
+                dtype = dtype.params[dtype.field_names.index(condition.field)]
+                name = f"{name}.{condition.field}"
+            op = condition.operator
+            if op is Operator.IN and isinstance(condition.value, InValues):
+                for item in condition.value.items:
+                    self.add(item, dtype, name)
+            elif op is Operator.IN:
+                self.add(condition.value, DataType.list_of(dtype), f"in({name})")
+            elif op in (Operator.CONTAINS, Operator.CONTAINS_KEY) and dtype.params:
+                index = 0 if op is Operator.CONTAINS_KEY else -1
+                self.add(condition.value, dtype.params[index], name)
+            else:
+                self.add(condition.value, dtype, name)
+
     def _relation(self, column: ColumnMetadata, op: Operator, value: Term) -> None:
         if op is Operator.IN:
             if isinstance(value, InValues):
@@ -148,6 +174,7 @@ def bind_specs(
                     operand = DataType.set_of(column.type.params[0])
                 collector.add(op.value, operand, column.name)
         collector.where(statement.where)
+        collector.conditions(statement.conditions)
     elif isinstance(statement, Delete):
         for deletion in statement.deletions:
             column = collector.column(deletion.column)
@@ -160,6 +187,7 @@ def bind_specs(
                 collector.add(deletion.element, key_type, f"key({column.name})")
         collector.add(statement.timestamp, _BIGINT, "[timestamp]")
         collector.where(statement.where)
+        collector.conditions(statement.conditions)
     missing = [i for i in range(bind_count) if i not in collector.specs]
     if missing:
         raise InvalidRequestError(

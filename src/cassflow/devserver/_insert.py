@@ -14,6 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cassflow.cql import BindMarker, Insert, Term, Using
+from cassflow.devserver._conditions import (
+    APPLIED,
+    CasResult,
+    CasRow,
+    check_conditional,
+    failure_rows,
+    read_cas_row,
+)
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._keycodec import STATIC_CK, clustering_key, partition_key, token
 from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
@@ -93,8 +101,8 @@ class InsertPlan:
 
     def run(
         self, evaluator: Evaluator, storage: Storage, *, default_timestamp: int, now: int
-    ) -> bool:
-        """Apply the INSERT with ``evaluator``'s values; False only for IF NOT EXISTS."""
+    ) -> CasResult:
+        """Apply the INSERT with ``evaluator``'s values; not applied only for IF NOT EXISTS."""
         values = self._values(evaluator)
         if self.plain_options:
             timestamp, ttl = default_timestamp, None
@@ -111,8 +119,11 @@ class InsertPlan:
             )
         else:
             ck = STATIC_CK
-        if self.if_not_exists and storage.read_row(self.table_id, tok, pk, ck, now=now) is not None:
-            return False
+        if self.if_not_exists:
+            pk_values = [_key_value(values[i], self.slots[i].column) for i in self.pk_slots]
+            existing = read_cas_row(self.table, storage, pk_values, tok, pk, ck, now)
+            if existing.row is not None:
+                return self._not_applied(existing)
         regular = self._cells(values, self.regular_slots)
         static = self._cells(values, self.static_slots) if self.static_slots else None
         # The row and its partition's static row land together; one write needs no savepoint.
@@ -139,7 +150,30 @@ class InsertPlan:
                     ttl=ttl,
                     now=now,
                 )
-        return True
+        return APPLIED
+
+    def cas_row(self, evaluator: Evaluator, storage: Storage, now: int) -> CasRow:
+        """The row this INSERT names, as it is now (for conditional batches)."""
+        values = self._values(evaluator)
+        pk_values = [_key_value(values[i], self.slots[i].column) for i in self.pk_slots]
+        pk = partition_key(pk_values)
+        ck = STATIC_CK
+        if self.ck_slots:
+            ck = clustering_key(
+                [_key_value(values[i], self.slots[i].column) for i in self.ck_slots],
+                self.ck_types,
+                self.ck_desc,
+            )
+        return read_cas_row(self.table, storage, pk_values, token(pk), pk, ck, now)
+
+    def _not_applied(self, existing: CasRow) -> CasResult:
+        # The whole row, as Cassandra's CAS read fetches it: every regular column, and the
+        # static ones only when the INSERT writes one of them.
+        fetched = {c.name for c in self.table.regular_columns}
+        if self.static_slots:
+            fetched |= {c.name for c in self.table.static_columns}
+        columns = self.table.columns
+        return CasResult(False, columns, failure_rows(self.table, columns, [existing], fetched))
 
     def _values(self, evaluator: Evaluator) -> list[Value]:
         bound = evaluator.bound
@@ -189,6 +223,8 @@ def plan_insert(statement: Insert, table: TableMetadata) -> InsertPlan:
         raise InvalidRequestError(
             "INSERT statements are not allowed on counter tables, use UPDATE instead"
         )
+    if statement.if_not_exists:
+        check_conditional(statement, table)
     if statement.json is not None:
         raise InvalidRequestError("INSERT JSON is not supported by the dev server yet")
     if len(statement.columns) != len(statement.values):

@@ -25,6 +25,16 @@ from cassflow.cql import (
     Subtraction,
     Update,
 )
+from cassflow.devserver._conditions import (
+    APPLIED,
+    CasResult,
+    CasRow,
+    check_conditional,
+    condition_columns,
+    is_conditional,
+    read_cas_row,
+    statement_result,
+)
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._insert import InsertPlan, plan_insert
 from cassflow.devserver._keycodec import (
@@ -81,8 +91,8 @@ def insert(
     default_timestamp: int,
     now: int,
     plan: InsertPlan | None = None,
-) -> bool:
-    """Apply an INSERT; returns whether it was applied (False only for IF NOT EXISTS).
+) -> CasResult:
+    """Apply an INSERT; not applied only when IF NOT EXISTS finds the row.
 
     ``plan`` is :func:`~._insert.plan_insert` of this statement and table, when the caller
     keeps one (prepared statements); without it the statement is planned here.
@@ -155,33 +165,99 @@ def update(
     *,
     default_timestamp: int,
     now: int,
-) -> bool:
-    """Apply an UPDATE; returns whether it was applied (False only for IF EXISTS)."""
-    if statement.conditions:
-        raise InvalidRequestError("Conditional updates are not supported by the dev server yet")
+) -> CasResult:
+    """Apply an UPDATE; not applied only when its IF conditions do not hold."""
+    conditional = is_conditional(statement)
+    if conditional:
+        check_conditional(statement, table)  # Cassandra prepares the conditions first
     columns = [_column(table, op.column) for op in statement.operations]
     for column in columns:
         if column.is_primary_key:
             raise InvalidRequestError(f"PRIMARY KEY part {column.name} found in SET part")
-    statics_only = all(c.kind is ColumnKind.STATIC for c in columns)
+    statics_only = all(c.kind is ColumnKind.STATIC for c in columns) and not _regular_conditions(
+        statement, table
+    )
     restrictions = analyze(
         table, statement.where, evaluator, allow_filtering=False, for_select=False
     )
     target = _target(table, restrictions, statics_only=statics_only, deleting_rows=False)
     options = write_options(statement.using, table, evaluator, default_timestamp)
-    table_id = str(table.id)
-    applied = True
     with storage.transaction():
+        if conditional:
+            result = _cas(statement, table, evaluator, storage, restrictions, target, now)
+            if not result.applied:
+                return result
         for tok, pk in target.partitions:
             row_keys = target.rows if target.rows is not None else [STATIC_CK]
             for ck in row_keys:
-                if statement.if_exists and storage.read_row(table_id, tok, pk, ck, now=now) is None:
-                    applied = False
-                    continue
                 _apply_operations(
                     statement, table, columns, evaluator, storage, tok, pk, ck, options, now
                 )
-    return applied
+    return APPLIED
+
+
+def target_of(
+    statement: Update | Delete, table: TableMetadata, evaluator: Evaluator
+) -> tuple[Target, Restrictions]:
+    """The rows an UPDATE or DELETE names (for conditional batches, which read them first)."""
+    restrictions = analyze(
+        table, statement.where, evaluator, allow_filtering=False, for_select=False
+    )
+    if isinstance(statement, Update):
+        columns = [_column(table, op.column) for op in statement.operations]
+        statics_only = all(
+            c.kind is ColumnKind.STATIC for c in columns
+        ) and not _regular_conditions(statement, table)
+        return _target(table, restrictions, statics_only=statics_only, deleting_rows=False), (
+            restrictions
+        )
+    columns = [_column(table, d.column) for d in statement.deletions]
+    statics_only = bool(columns) and all(c.kind is ColumnKind.STATIC for c in columns)
+    if is_conditional(statement):
+        _check_conditional_delete(statement, table, columns, restrictions)
+    target = _target(table, restrictions, statics_only=statics_only, deleting_rows=not columns)
+    return target, restrictions
+
+
+def _regular_conditions(statement: Update | Delete, table: TableMetadata) -> bool:
+    return any(c.kind is not ColumnKind.STATIC for c in condition_columns(statement, table))
+
+
+def _cas(
+    statement: Update | Delete,
+    table: TableMetadata,
+    evaluator: Evaluator,
+    storage: Storage,
+    restrictions: Restrictions,
+    target: Target,
+    now: int,
+) -> CasResult:
+    """Read the one row a conditional statement names and evaluate its conditions."""
+    cas = cas_row(statement, table, storage, restrictions, target, now)
+    return statement_result(statement, table, evaluator, cas)
+
+
+def cas_row(
+    statement: Update | Delete,
+    table: TableMetadata,
+    storage: Storage,
+    restrictions: Restrictions,
+    target: Target,
+    now: int,
+) -> CasRow:
+    """The row of a conditional UPDATE or DELETE, refusing what Cassandra refuses."""
+    kind = "updates" if isinstance(statement, Update) else "deletions"
+    if len(target.partitions) != 1:
+        raise InvalidRequestError(
+            f"IN on the partition key is not supported with conditional {kind}"
+        )
+    if target.rows is not None and len(target.rows) != 1:
+        raise InvalidRequestError(
+            f"IN on the clustering key columns is not supported with conditional {kind}"
+        )
+    tok, pk = target.partitions[0]
+    ck = target.rows[0] if target.rows is not None else STATIC_CK
+    return read_cas_row(table, storage, restrictions.partitions()[0], tok, pk, ck, now)
 
 
 def _apply_operations(
@@ -353,10 +429,11 @@ def delete(
     *,
     default_timestamp: int,
     now: int,
-) -> bool:
-    """Apply a DELETE; returns whether it was applied (False only for IF EXISTS)."""
-    if statement.conditions:
-        raise InvalidRequestError("Conditional deletes are not supported by the dev server yet")
+) -> CasResult:
+    """Apply a DELETE; not applied only when its IF conditions do not hold."""
+    conditional = is_conditional(statement)
+    if conditional:
+        check_conditional(statement, table)  # Cassandra prepares the conditions first
     columns = [_column(table, d.column) for d in statement.deletions]
     for column in columns:
         if column.is_primary_key:
@@ -367,6 +444,8 @@ def delete(
     restrictions = analyze(
         table, statement.where, evaluator, allow_filtering=False, for_select=False
     )
+    if conditional:
+        _check_conditional_delete(statement, table, columns, restrictions)
     target = _target(table, restrictions, statics_only=statics_only, deleting_rows=not columns)
     timestamp = default_timestamp
     if statement.timestamp is not None:
@@ -374,14 +453,12 @@ def delete(
         if value is not None:
             timestamp = value
     table_id = str(table.id)
-    applied = True
     with storage.transaction():
+        if conditional:
+            result = _cas(statement, table, evaluator, storage, restrictions, target, now)
+            if not result.applied:
+                return result
         for tok, pk in target.partitions:
-            if statement.if_exists and not any(
-                True for _ in storage.read_partition(table_id, tok, pk, now=now)
-            ):
-                applied = False
-                continue
             if not columns:
                 if target.rows is not None:
                     for ck in target.rows:
@@ -406,7 +483,40 @@ def delete(
                     evaluator,
                     now,
                 )
-    return applied
+    return APPLIED
+
+
+def _check_conditional_delete(
+    statement: Delete,
+    table: TableMetadata,
+    columns: Sequence[ColumnMetadata],
+    restrictions: Restrictions,
+) -> None:
+    """A conditional DELETE names one row, or only static columns of one partition."""
+    clustering = table.clustering_columns
+    has_slice = restrictions.lower is not None or restrictions.upper is not None
+    if len(restrictions.clustering_prefix) == len(clustering) and not has_slice:
+        return
+    regular_deletions = any(c.kind is not ColumnKind.STATIC for c in columns)
+    regular_conditions = _regular_conditions(statement, table)
+    static_conditions = any(
+        c.kind is ColumnKind.STATIC for c in condition_columns(statement, table)
+    )
+    static_deletions = bool(columns) and not regular_deletions
+    only_static = not regular_deletions and not regular_conditions
+    statics = static_deletions or static_conditions
+    if only_static and statics and not has_slice and not restrictions.clustering_prefix:
+        return
+    prefix = "DELETE statements must restrict all PRIMARY KEY columns with equality relations"
+    if columns and regular_deletions:
+        raise InvalidRequestError(f"{prefix} in order to delete non static columns")
+    if columns and regular_conditions:
+        raise InvalidRequestError(f"{prefix} in order to use IF condition on non static columns")
+    missing = clustering[len(restrictions.clustering_prefix) :]
+    name = missing[0].name if missing else clustering[-1].name
+    raise InvalidRequestError(
+        f"{prefix} in order to use IF conditions, but column '{name}' is not restricted"
+    )
 
 
 def _delete_columns(

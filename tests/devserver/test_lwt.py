@@ -1,0 +1,287 @@
+"""Lightweight transactions through the driver: IF conditions, IF [NOT] EXISTS, the
+``[applied]`` row with the current values, conditional batches and Cassandra's refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from cassandra import ConsistencyLevel, InvalidRequest
+from cassandra.cluster import Session
+from cassandra.query import BatchStatement, SimpleStatement
+
+
+@pytest.fixture
+def lwt(session: Session, keyspace: str) -> Iterator[Session]:
+    session.execute(
+        f"CREATE TABLE {keyspace}.t (k int, c int, s int static, v int, w text, "
+        "l list<int>, m map<text, int>, st set<int>, fl frozen<list<int>>, "
+        "PRIMARY KEY (k, c))"
+    )
+    session.execute(f"CREATE TABLE {keyspace}.cnt (k int PRIMARY KEY, n counter)")
+    session.set_keyspace(keyspace)
+    return session
+
+
+def _row(result: object) -> tuple[object, ...]:
+    rows = list(result)  # type: ignore[call-overload]
+    assert len(rows) == 1
+    return tuple(rows[0])
+
+
+def _names(result: object) -> list[str]:
+    return list(result.column_names)  # type: ignore[attr-defined]
+
+
+def test_update_if_value_applies_or_shows_the_current_value(lwt: Session) -> None:
+    lwt.execute("INSERT INTO t (k, c, v, w) VALUES (1, 1, 10, 'a')")
+    result = lwt.execute("UPDATE t SET v = 11 WHERE k = 1 AND c = 1 IF v = 10")
+    assert _names(result) == ["[applied]"]
+    assert _row(result) == (True,)
+    result = lwt.execute("UPDATE t SET v = 12 WHERE k = 1 AND c = 1 IF v = 10 AND w = 'a'")
+    assert _names(result) == ["[applied]", "v", "w"]
+    assert _row(result) == (False, 11, "a")
+    assert lwt.execute("SELECT v FROM t WHERE k = 1 AND c = 1").one().v == 11
+
+
+@pytest.mark.parametrize(
+    ("condition", "applied"),
+    [
+        ("v != 10", False),
+        ("v != 11", True),
+        ("v < 11", True),
+        ("v <= 10", True),
+        ("v > 10", False),
+        ("v >= 10", True),
+        ("v IN (1, 10)", True),
+        ("v IN (1, 2)", False),
+        ("w > 'A'", True),
+        ("v = null", False),
+        ("v != null", True),
+    ],
+)
+def test_comparison_operators(lwt: Session, condition: str, applied: bool) -> None:
+    lwt.execute("INSERT INTO t (k, c, v, w) VALUES (2, 1, 10, 'a')")
+    result = lwt.execute(f"UPDATE t SET w = 'z' WHERE k = 2 AND c = 1 IF {condition}")
+    assert _row(result)[0] is applied
+
+
+def test_conditions_on_a_missing_row(lwt: Session) -> None:
+    result = lwt.execute("UPDATE t SET v = 1 WHERE k = 3 AND c = 1 IF v = 1")
+    assert _names(result) == ["[applied]"]
+    assert _row(result) == (False,)
+    # A missing cell is null, also on a missing row: Cassandra applies this one.
+    assert _row(lwt.execute("UPDATE t SET v = 1 WHERE k = 3 AND c = 1 IF v = null")) == (True,)
+    assert lwt.execute("SELECT v FROM t WHERE k = 3 AND c = 1").one().v == 1
+
+
+def test_collection_conditions(lwt: Session) -> None:
+    lwt.execute(
+        "INSERT INTO t (k, c, l, m, st, fl) VALUES (4, 1, [1, 2], {'a': 1, 'b': 2}, {5, 6}, [7, 8])"
+    )
+    checks = {
+        "l = [1, 2]": True,
+        "l = [1]": False,
+        "l > [1]": True,
+        "l[1] = 2": True,
+        "l[5] = null": True,
+        "m['a'] = 1": True,
+        "m['a'] IN (2, 3)": False,
+        "m['zz'] = null": True,
+        "m = {'a': 1, 'b': 2}": True,
+        "st = {6, 5}": True,
+        "fl = [7, 8]": True,
+        "fl < [7, 9]": True,
+        "l CONTAINS 2": True,
+        "st CONTAINS 9": False,
+        "m CONTAINS KEY 'b'": True,
+        "m CONTAINS 2": True,
+    }
+    for condition, applied in checks.items():
+        result = lwt.execute(f"UPDATE t SET w = 'x' WHERE k = 4 AND c = 1 IF {condition}")
+        assert _row(result)[0] is applied, condition
+
+
+def test_empty_non_frozen_collection_equals_null(lwt: Session) -> None:
+    lwt.execute("INSERT INTO t (k, c, v) VALUES (5, 1, 1)")
+    assert _row(lwt.execute("UPDATE t SET v = 2 WHERE k = 5 AND c = 1 IF l = []"))[0] is True
+    assert _row(lwt.execute("UPDATE t SET v = 3 WHERE k = 5 AND c = 1 IF l = null"))[0] is True
+
+
+def test_failed_collection_element_condition_shows_the_whole_column(lwt: Session) -> None:
+    lwt.execute("INSERT INTO t (k, c, m) VALUES (6, 1, {'a': 1})")
+    result = lwt.execute("UPDATE t SET v = 1 WHERE k = 6 AND c = 1 IF m['a'] = 2")
+    assert _names(result) == ["[applied]", "m"]
+    assert _row(result) == (False, {"a": 1})
+
+
+def test_static_condition(lwt: Session) -> None:
+    lwt.execute("INSERT INTO t (k, c, s, v) VALUES (7, 1, 100, 1)")
+    assert _row(lwt.execute("UPDATE t SET s = 101 WHERE k = 7 IF s = 100")) == (True,)
+    result = lwt.execute("UPDATE t SET s = 102 WHERE k = 7 IF s = 100")
+    assert _names(result) == ["[applied]", "s"]
+    assert _row(result) == (False, 101)
+    # Regular conditions come first in the answer, then static ones.
+    result = lwt.execute("UPDATE t SET v = 5 WHERE k = 7 AND c = 1 IF s = 0 AND v = 1")
+    assert _names(result) == ["[applied]", "v", "s"]
+    assert _row(result) == (False, 1, 101)
+
+
+def test_delete_if_conditions(lwt: Session) -> None:
+    lwt.execute("INSERT INTO t (k, c, v, w) VALUES (8, 1, 1, 'a')")
+    result = lwt.execute("DELETE FROM t WHERE k = 8 AND c = 1 IF v = 2")
+    assert _row(result) == (False, 1)
+    assert _row(lwt.execute("DELETE w FROM t WHERE k = 8 AND c = 1 IF v = 1")) == (True,)
+    assert lwt.execute("SELECT w FROM t WHERE k = 8 AND c = 1").one().w is None
+    assert _row(lwt.execute("DELETE FROM t WHERE k = 8 AND c = 1 IF v IN (0, 1)")) == (True,)
+    assert lwt.execute("SELECT * FROM t WHERE k = 8").one() is None
+
+
+def test_insert_if_not_exists_shows_the_existing_row(lwt: Session) -> None:
+    assert _row(lwt.execute("INSERT INTO t (k, c, v, w) VALUES (9, 1, 1, 'a') IF NOT EXISTS")) == (
+        True,
+    )
+    result = lwt.execute("INSERT INTO t (k, c, v) VALUES (9, 1, 2) IF NOT EXISTS")
+    assert _names(result) == ["[applied]", "k", "c", "s", "fl", "l", "m", "st", "v", "w"]
+    assert _row(result) == (False, 9, 1, None, None, None, None, None, 1, "a")
+
+
+def test_update_if_exists_shows_the_row(lwt: Session) -> None:
+    assert _row(lwt.execute("UPDATE t SET v = 1 WHERE k = 10 AND c = 1 IF EXISTS")) == (False,)
+    lwt.execute("INSERT INTO t (k, c, v) VALUES (10, 1, 0)")
+    assert _row(lwt.execute("UPDATE t SET v = 1 WHERE k = 10 AND c = 1 IF EXISTS")) == (True,)
+    assert lwt.execute("SELECT v FROM t WHERE k = 10 AND c = 1").one().v == 1
+
+
+def test_prepared_conditions_and_in_marker(lwt: Session) -> None:
+    lwt.execute("INSERT INTO t (k, c, v) VALUES (11, 1, 5)")
+    update = lwt.prepare("UPDATE t SET v = ? WHERE k = ? AND c = ? IF v IN ?")
+    assert _row(lwt.execute(update, (6, 11, 1, [4, 5])))[0] is True
+    assert _row(lwt.execute(update, (7, 11, 1, [4, 5]))) == (False, 6)
+
+
+def test_serial_consistency_is_accepted(lwt: Session) -> None:
+    lwt.execute("INSERT INTO t (k, c, v) VALUES (12, 1, 5)")
+    statement = SimpleStatement(
+        "UPDATE t SET v = 6 WHERE k = 12 AND c = 1 IF v = 5",
+        serial_consistency_level=ConsistencyLevel.LOCAL_SERIAL,
+    )
+    assert _row(lwt.execute(statement))[0] is True
+    read = SimpleStatement(
+        "SELECT v FROM t WHERE k = 12 AND c = 1", consistency_level=ConsistencyLevel.SERIAL
+    )
+    assert lwt.execute(read).one().v == 6
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        (
+            "UPDATE t SET v = 1 WHERE k = 1 AND c = 1 IF c = 1",
+            "PRIMARY KEY column 'c' cannot have IF conditions",
+        ),
+        (
+            "UPDATE t USING TIMESTAMP 5 SET v = 1 WHERE k = 1 AND c = 1 IF v = 1",
+            "Cannot provide custom timestamp for conditional updates",
+        ),
+        (
+            "INSERT INTO t (k, c) VALUES (1, 1) IF NOT EXISTS USING TIMESTAMP 5",
+            "Cannot provide custom timestamp for conditional updates",
+        ),
+        (
+            "UPDATE cnt SET n = n + 1 WHERE k = 1 IF n = 1",
+            "Conditions on counters are not supported",
+        ),
+        (
+            "UPDATE cnt SET n = n + 1 WHERE k = 1 IF EXISTS",
+            "Conditional updates are not supported on counter tables",
+        ),
+        (
+            "UPDATE t SET v = 1 WHERE k IN (1, 2) AND c = 1 IF v = 1",
+            "IN on the partition key is not supported with conditional updates",
+        ),
+        (
+            "DELETE FROM t WHERE k = 1 AND c IN (1, 2) IF v = 1",
+            "IN on the clustering key columns is not supported with conditional deletions",
+        ),
+        (
+            "UPDATE t SET v = 1 WHERE k = 1 AND c = 1 IF v > null",
+            'Invalid comparison with null for operator ">"',
+        ),
+        (
+            "UPDATE t SET v = 1 WHERE k = 1 AND c = 1 IF st[1] = 1",
+            "Invalid element access syntax for set column st",
+        ),
+        (
+            "UPDATE t SET v = 1 WHERE k = 1 AND c = 1 IF v[1] = 1",
+            "Invalid element access syntax for non-collection column v",
+        ),
+        (
+            "UPDATE t SET v = 1 WHERE k = 1 AND c = 1 IF l CONTAINS KEY 1",
+            "Cannot use CONTAINS KEY on non-map column l",
+        ),
+        (
+            "DELETE FROM t WHERE k = 1 IF v = 1",
+            "DELETE statements must restrict all PRIMARY KEY columns with equality relations"
+            " in order to use IF conditions",
+        ),
+        (
+            "DELETE v FROM t WHERE k = 1 IF s = 1",
+            "DELETE statements must restrict all PRIMARY KEY columns with equality relations"
+            " in order to delete non static columns",
+        ),
+    ],
+)
+def test_refusals(lwt: Session, statement: str, message: str) -> None:
+    with pytest.raises(InvalidRequest, match=message.replace("(", r"\(").replace(")", r"\)")):
+        lwt.execute(statement)
+
+
+def test_conditional_batch(lwt: Session) -> None:
+    lwt.execute("INSERT INTO t (k, c, v) VALUES (20, 1, 1)")
+    batch = (
+        "BEGIN BATCH "
+        "UPDATE t SET v = 2 WHERE k = 20 AND c = 1 IF v = 1; "
+        "INSERT INTO t (k, c, v) VALUES (20, 2, 5); "
+        "APPLY BATCH"
+    )
+    assert _row(lwt.execute(batch)) == (True,)
+    result = lwt.execute(batch)
+    assert _names(result) == ["[applied]", "k", "c", "v"]
+    assert _row(result) == (False, 20, 1, 2)
+    rows = lwt.execute("SELECT c, v FROM t WHERE k = 20")
+    assert [(r.c, r.v) for r in rows] == [(1, 2), (2, 5)]
+
+
+def test_conditional_batch_not_exists_answers_every_column(lwt: Session) -> None:
+    lwt.execute("INSERT INTO t (k, c, v) VALUES (21, 1, 1)")
+    batch = BatchStatement()
+    batch.add("INSERT INTO t (k, c, v) VALUES (21, 1, 3) IF NOT EXISTS")
+    batch.add("INSERT INTO t (k, c, v) VALUES (21, 2, 3) IF NOT EXISTS")
+    result = lwt.execute(batch)
+    assert _names(result)[:3] == ["[applied]", "k", "c"]
+    assert _row(result)[:3] == (False, 21, 1)
+    assert lwt.execute("SELECT * FROM t WHERE k = 21 AND c = 2").one() is None
+
+
+def test_conditional_batch_refusals(lwt: Session, keyspace: str) -> None:
+    lwt.execute(f"CREATE TABLE {keyspace}.other (k int PRIMARY KEY, v int)")
+    with pytest.raises(
+        InvalidRequest, match="Batch with conditions cannot span multiple partitions"
+    ):
+        lwt.execute(
+            "BEGIN BATCH UPDATE t SET v = 1 WHERE k = 1 AND c = 1 IF v = 1; "
+            "UPDATE t SET v = 1 WHERE k = 2 AND c = 1; APPLY BATCH"
+        )
+    with pytest.raises(InvalidRequest, match="Batch with conditions cannot span multiple tables"):
+        lwt.execute(
+            "BEGIN BATCH UPDATE t SET v = 1 WHERE k = 1 AND c = 1 IF v = 1; "
+            "UPDATE other SET v = 1 WHERE k = 1; APPLY BATCH"
+        )
+    with pytest.raises(
+        InvalidRequest, match="Cannot provide custom timestamp for conditional BATCH"
+    ):
+        lwt.execute(
+            "BEGIN BATCH USING TIMESTAMP 10 UPDATE t SET v = 1 WHERE k = 1 AND c = 1 IF v = 1; "
+            "APPLY BATCH"
+        )
