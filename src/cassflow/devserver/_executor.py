@@ -47,8 +47,15 @@ from cassflow.devserver._auth import (
     RoleManager,
 )
 from cassflow.devserver._batch_limits import batch_warnings, recording
+from cassflow.devserver._batches import (
+    BatchItem,
+    check_batch,
+    evaluate_conditional_batch,
+    unconditional,
+)
 from cassflow.devserver._binds import bind_specs, partition_key_indexes
 from cassflow.devserver._compaction import CompactionSimulator
+from cassflow.devserver._conditions import is_conditional
 from cassflow.devserver._ddl import apply_ddl
 from cassflow.devserver._describe import describe
 from cassflow.devserver._errors import (
@@ -534,7 +541,7 @@ class Executor:
         )
         self.compaction.record_writes(table.keyspace, table.name, cells + 1)
         if isinstance(statement, Insert):
-            applied = insert(
+            result = insert(
                 statement,
                 table,
                 evaluator,
@@ -543,28 +550,17 @@ class Executor:
                 now=now,
                 plan=plan,
             )
-            conditional = statement.if_not_exists
         elif isinstance(statement, Update):
-            applied = update(
+            result = update(
                 statement, table, evaluator, self.storage, default_timestamp=timestamp, now=now
             )
-            conditional = statement.if_exists
         else:
-            applied = delete(
+            result = delete(
                 statement, table, evaluator, self.storage, default_timestamp=timestamp, now=now
             )
-            conditional = statement.if_exists
-        if not conditional:
+        if not is_conditional(statement):
             return Outcome(message=VoidResult())
-        column = ColumnSpec(
-            keyspace=table.keyspace, table=table.name, name="[applied]", type=_APPLIED
-        )
-        return Outcome(
-            message=RowsResult(
-                metadata=RowsMetadata.of((column,)),
-                rows=((b"\x01" if applied else b"\x00",),),
-            )
-        )
+        return Outcome(message=result.message(table))
 
     def _batch_text(
         self,
@@ -579,56 +575,73 @@ class Executor:
         if statement.using.timestamp is not None:
             value = evaluator.bigint_value(statement.using.timestamp, "[timestamp]")
             base = value if value is not None else base
-        tables: dict[str, TableMetadata] = {}
-        with self.storage.transaction(), recording(self.storage) as writes:
-            for inner in statement.statements:
-                table = self._table(inner.table.keyspace or keyspace, inner.table.name)
-                self._authorize_table(session, Permission.MODIFY, table)
-                tables[str(table.id)] = table
-                self._modify(inner, table, evaluator, base, now)
-            conditional = any(classify(s).conditional for s in statement.statements)
-            # "Batch too large" rolls the batch back.
-            warnings = () if conditional else batch_warnings(statement.kind.name, writes, tables)
+        items = []
+        for inner in statement.statements:
+            table = self._table(inner.table.keyspace or keyspace, inner.table.name)
+            self._authorize_table(session, Permission.MODIFY, table)
+            items.append((BatchItem(inner, table, evaluator), None))
+        timestamp_set = statement.using.timestamp is not None
+        return self._run_batch(statement.kind.name, items, base, now, timestamp_set=timestamp_set)
+
+    def _run_batch(
+        self,
+        kind: str,
+        items: Sequence[tuple[BatchItem, InsertPlan | None]],
+        timestamp: int,
+        now: int,
+        *,
+        timestamp_set: bool,
+    ) -> Outcome:
+        """Check a batch as Cassandra does, then apply it (a conditional one if it holds)."""
+        check_batch(kind, [item for item, _ in items], timestamp_set=timestamp_set)
+        with self.storage.transaction():
+            if any(is_conditional(item.statement) for item, _ in items):
+                result = evaluate_conditional_batch([item for item, _ in items], self.storage, now)
+                if result.applied:
+                    for item, _ in items:
+                        plain = unconditional(item.statement)
+                        self._modify(plain, item.table, item.evaluator, timestamp, now)
+                return Outcome(message=result.message(items[0][0].table))
+            with recording(self.storage) as writes:
+                for item, plan in items:
+                    self._modify(item.statement, item.table, item.evaluator, timestamp, now, plan)
+            tables = {str(item.table.id): item.table for item, _ in items}
+            warnings = batch_warnings(kind, writes, tables)  # "Batch too large" rolls back
         return Outcome(message=VoidResult(), warnings=warnings)
 
     def _batch(self, session: ClientSession, message: Batch) -> Outcome:
         now = int(time.time()) if message.now_in_seconds is None else message.now_in_seconds
         timestamp = self._timestamp(message.timestamp)
         keyspace = message.keyspace or session.keyspace
-        tables: dict[str, TableMetadata] = {}
-        conditional = False
-        with self.storage.transaction(), recording(self.storage) as writes:
-            for item in message.statements:
-                prepared: Prepared | None = None
-                if isinstance(item.statement, bytes):
-                    prepared = self._prepared.get(item.statement)
-                    if prepared is None:
-                        raise UnpreparedError(item.statement)
-                    statement, ks = prepared.statement, prepared.keyspace or keyspace
-                else:
-                    statement, ks = self._parse(item.statement), keyspace
-                if not isinstance(statement, Insert | Update | Delete):
-                    raise InvalidRequestError(
-                        "Invalid statement in batch: only UPDATE, INSERT and DELETE statements "
-                        "are allowed."
-                    )
-                table = self._table(statement.table.keyspace or ks, statement.table.name)
-                self._authorize_table(session, Permission.MODIFY, table)
-                expected = (
-                    prepared.bind_count if prepared is not None else classify(statement).bind_count
+        items: list[tuple[BatchItem, InsertPlan | None]] = []
+        for item in message.statements:
+            prepared: Prepared | None = None
+            if isinstance(item.statement, bytes):
+                prepared = self._prepared.get(item.statement)
+                if prepared is None:
+                    raise UnpreparedError(item.statement)
+                statement, ks = prepared.statement, prepared.keyspace or keyspace
+            else:
+                statement, ks = self._parse(item.statement), keyspace
+            if not isinstance(statement, Insert | Update | Delete):
+                raise InvalidRequestError(
+                    "Invalid statement in batch: only UPDATE, INSERT and DELETE statements "
+                    "are allowed."
                 )
-                if len(item.values) != expected:
-                    raise InvalidRequestError(
-                        f"There were {expected} markers(?) in CQL but {len(item.values)} bound "
-                        "variables"
-                    )
-                plan = self._insert_plan(prepared, statement, table)
-                tables[str(table.id)] = table
-                conditional = conditional or classify(statement).conditional
-                self._modify(statement, table, Evaluator(item.values), timestamp, now, plan)
-            kind = message.batch_type.name
-            warnings = () if conditional else batch_warnings(kind, writes, tables)
-        return Outcome(message=VoidResult(), warnings=warnings)
+            table = self._table(statement.table.keyspace or ks, statement.table.name)
+            self._authorize_table(session, Permission.MODIFY, table)
+            expected = (
+                prepared.bind_count if prepared is not None else classify(statement).bind_count
+            )
+            if len(item.values) != expected:
+                raise InvalidRequestError(
+                    f"There were {expected} markers(?) in CQL but {len(item.values)} bound "
+                    "variables"
+                )
+            plan = self._insert_plan(prepared, statement, table)
+            items.append((BatchItem(statement, table, Evaluator(item.values)), plan))
+        kind = message.batch_type.name
+        return self._run_batch(kind, items, timestamp, now, timestamp_set=False)
 
     # --- DDL -------------------------------------------------------------------------------
 
