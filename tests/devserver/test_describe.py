@@ -70,6 +70,15 @@ def _options(session: Session, **changes: str) -> str:
     return "\n    AND ".join(f"{n} = {options[n]}" for n in names) + ";"
 
 
+@pytest.fixture(scope="module")
+def session(cluster: Cluster) -> Iterator[Session]:
+    """A session of this module's own: DESCRIBE answers depend on the session keyspace, and
+    other modules may leave the shared session in one."""
+    session = cluster.connect()
+    yield session
+    session.shutdown()
+
+
 @pytest.fixture
 def ks_session(cluster: Cluster, keyspace: str) -> Iterator[Session]:
     """A session of its own whose keyspace is ``keyspace`` (as after ``USE``)."""
