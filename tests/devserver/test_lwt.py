@@ -7,20 +7,22 @@ from collections.abc import Iterator
 
 import pytest
 from cassandra import ConsistencyLevel, InvalidRequest
-from cassandra.cluster import Session
+from cassandra.cluster import Cluster, Session
 from cassandra.query import BatchStatement, SimpleStatement
 
 
 @pytest.fixture
-def lwt(session: Session, keyspace: str) -> Iterator[Session]:
+def lwt(cluster: Cluster, keyspace: str) -> Iterator[Session]:
+    # A session of its own: the shared one must not keep a keyspace that is dropped after.
+    session = cluster.connect(keyspace)
     session.execute(
-        f"CREATE TABLE {keyspace}.t (k int, c int, s int static, v int, w text, "
+        "CREATE TABLE t (k int, c int, s int static, v int, w text, "
         "l list<int>, m map<text, int>, st set<int>, fl frozen<list<int>>, "
         "PRIMARY KEY (k, c))"
     )
-    session.execute(f"CREATE TABLE {keyspace}.cnt (k int PRIMARY KEY, n counter)")
-    session.set_keyspace(keyspace)
-    return session
+    session.execute("CREATE TABLE cnt (k int PRIMARY KEY, n counter)")
+    yield session
+    session.shutdown()
 
 
 def _row(result: object) -> tuple[object, ...]:

@@ -203,7 +203,7 @@ def _values(
             if raw is None:
                 raise InvalidRequestError("Invalid null list in IN condition")
             assert isinstance(raw, bytes)
-            return [v or None for v in split_collection(raw, DataType.list_of(receiver))]
+            return list(split_collection(raw, DataType.list_of(receiver)))
         assert isinstance(condition.value, InValues)
         out: list[bytes | None] = []
         for term in condition.value.items:

@@ -18,6 +18,7 @@ from cassflow.cql import (
     Delete,
     Deletion,
     Insert,
+    Operation,
     Prepend,
     SetElement,
     SetField,
@@ -35,6 +36,7 @@ from cassflow.devserver._conditions import (
     read_cas_row,
     statement_result,
 )
+from cassflow.devserver._counters import check_counter_write, counter_delta
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._insert import InsertPlan, plan_insert
 from cassflow.devserver._keycodec import (
@@ -170,6 +172,7 @@ def update(
     conditional = is_conditional(statement)
     if conditional:
         check_conditional(statement, table)  # Cassandra prepares the conditions first
+    check_counter_write(statement, table)
     columns = [_column(table, op.column) for op in statement.operations]
     for column in columns:
         if column.is_primary_key:
@@ -309,17 +312,8 @@ def _apply_operations(
         )
 
 
-def _counter_delta(op: object, column: ColumnMetadata, evaluator: Evaluator) -> int:
-    if isinstance(op, Addition | Subtraction):
-        raw = evaluator.value(op.value, DataType(TypeCode.BIGINT), column.name)
-        if not isinstance(raw, bytes):
-            raise InvalidRequestError(f"Invalid null value for counter increment on {column.name}")
-        amount = int.from_bytes(raw, "big", signed=True)
-        return amount if isinstance(op, Addition) else -amount
-    raise InvalidRequestError(
-        f"Cannot set the value of counter column {column.name} (counters can only be "
-        "incremented/decremented, not set)"
-    )
+def _counter_delta(op: Operation, column: ColumnMetadata, evaluator: Evaluator) -> int:
+    return counter_delta(op, column, evaluator)
 
 
 def _current(
@@ -434,6 +428,7 @@ def delete(
     conditional = is_conditional(statement)
     if conditional:
         check_conditional(statement, table)  # Cassandra prepares the conditions first
+    check_counter_write(statement, table)
     columns = [_column(table, d.column) for d in statement.deletions]
     for column in columns:
         if column.is_primary_key:
