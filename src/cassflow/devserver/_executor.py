@@ -491,7 +491,9 @@ class Executor:
             columns=None if skip else page.columns,
             paging_state=page.paging_state,
         )
-        return Outcome(message=RowsResult(metadata=metadata, rows=tuple(page.rows)))
+        return Outcome(
+            message=RowsResult(metadata=metadata, rows=tuple(page.rows)), warnings=page.warnings
+        )
 
     def _clients(self) -> list[ClientInfo]:
         if self._sessions is None:

@@ -18,16 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cassflow.cql import (
-    ColumnSelector,
-    CountRowsSelector,
-    FunctionSelector,
     Operator,
     Select,
-    Selector,
-    WritetimeKind,
-    WritetimeSelector,
 )
 from cassflow.devserver._errors import InvalidRequestError
+from cassflow.devserver._grouping import aggregate_rows, aggregation_warnings, group_by_prefix
 from cassflow.devserver._keycodec import (
     STATIC_CK,
     CkRange,
@@ -37,7 +32,8 @@ from cassflow.devserver._keycodec import (
     partition_key,
     token,
 )
-from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
+from cassflow.devserver._schema import ColumnKind, TableMetadata
+from cassflow.devserver._selectors import json_rows, outputs, result_columns
 from cassflow.devserver._storage import Row, Storage
 from cassflow.devserver._values import STORAGE_VERSION, Evaluator, split_collection
 from cassflow.devserver._where import Filter, Restrictions, analyze
@@ -54,145 +50,6 @@ _INT = DataType(TypeCode.INT)
 _PAGING = struct.Struct(">Bqi i")
 _NO_LIMIT = 2**31 - 1
 _MIN_TOKEN = -(2**63)
-
-
-# --- projection ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    """One column of the result: its name, type and how to compute it from a row."""
-
-    name: str
-    type: DataType
-    compute: Callable[[EngineRow, int, bytes], bytes | None]
-    aggregate: bool = False
-    #: count(*): counts rows; other aggregates (count(c)) count non-null values.
-    counts_rows: bool = False
-    #: The column whose value this output is, unchanged (``*`` and plain column selectors).
-    plain: str | None = None
-
-
-def _plain(column: ColumnMetadata) -> Callable[[EngineRow, int, bytes], bytes | None]:
-    name = column.name
-
-    def compute(row: EngineRow, _token: int, _pk: bytes) -> bytes | None:
-        cell = row.get(name)
-        return None if cell is None else cell[0]
-
-    return compute
-
-
-def _cell_meta(
-    column: ColumnMetadata, index: int
-) -> Callable[[EngineRow, int, bytes], bytes | None]:
-    name = column.name
-    packer = _BIGINT if index == 1 else _INT
-
-    def compute(row: EngineRow, _token: int, _pk: bytes) -> bytes | None:
-        cell = row.get(name)
-        if cell is None or cell[0] is None or cell[index] is None:
-            return None
-        return bytes(packer.codec().serialize(cell[index], STORAGE_VERSION))
-
-    return compute
-
-
-def _token_output(_row: EngineRow, tok: int, _pk: bytes) -> bytes | None:
-    return struct.pack(">q", tok)
-
-
-def outputs(statement: Select, table: TableMetadata) -> list[Output]:
-    """The result columns of ``statement`` (``*`` is every column in Cassandra's order)."""
-    if not statement.selectors:
-        return [Output(c.name, c.type, _plain(c), plain=c.name) for c in table.columns]
-    # Plain columns may stand beside aggregates: like Cassandra, they show the first row's.
-    return [_output(selector, table, statement) for selector in statement.selectors]
-
-
-def _named(output: Output, selector: Selector) -> Output:
-    if selector.alias is None:
-        return output
-    return Output(
-        selector.alias,
-        output.type,
-        output.compute,
-        output.aggregate,
-        output.counts_rows,
-        output.plain,
-    )
-
-
-def _output(selector: Selector, table: TableMetadata, statement: Select) -> Output:
-    selectable = selector.selectable
-    if isinstance(selectable, ColumnSelector):
-        column = _column(table, selectable.name)
-        if statement.distinct and column.kind not in (ColumnKind.PARTITION_KEY, ColumnKind.STATIC):
-            raise InvalidRequestError(
-                "SELECT DISTINCT queries must only request partition key columns and/or static "
-                f"columns (not {column.name})"
-            )
-        return _named(Output(column.name, column.type, _plain(column), plain=column.name), selector)
-    if isinstance(selectable, WritetimeSelector):
-        if not isinstance(selectable.selector, ColumnSelector):
-            raise InvalidRequestError(f"Unsupported selector {selectable.to_cql()}")
-        column = _column(table, selectable.selector.name)
-        function = selectable.kind.value
-        if column.is_primary_key:
-            raise InvalidRequestError(
-                f"Cannot use selection function {function} on PRIMARY KEY part {column.name}"
-            )
-        if column.is_multi_cell:
-            raise InvalidRequestError(
-                f"Cannot use selection function {function} on non-frozen collection {column.name}"
-            )
-        if selectable.kind is WritetimeKind.TTL:
-            return _named(Output(f"ttl({column.name})", _INT, _cell_meta(column, 2)), selector)
-        return _named(
-            Output(f"{function}({column.name})", _BIGINT, _cell_meta(column, 1)), selector
-        )
-    if isinstance(selectable, CountRowsSelector):
-        return _named(
-            Output("count", _BIGINT, _token_output, aggregate=True, counts_rows=True), selector
-        )
-    if isinstance(selectable, FunctionSelector):
-        name = selectable.function.name.lower()
-        args = [a for a in selectable.args if isinstance(a, ColumnSelector)]
-        if name == "token" and len(args) == len(selectable.args):
-            names = [a.name for a in args]
-            if names != [c.name for c in table.partition_key]:
-                raise InvalidRequestError(
-                    "Type error: token() takes the partition key columns in order"
-                )
-            return _named(
-                Output(f"system.token({', '.join(names)})", _BIGINT, _token_output), selector
-            )
-        if name == "count" and len(args) == 1 == len(selectable.args):
-            column = _column(table, args[0].name)
-            return _named(
-                Output(f"system.count({column.name})", _BIGINT, _plain(column), aggregate=True),
-                selector,
-            )
-    raise InvalidRequestError(
-        f"The dev server does not support the selector {selectable.to_cql()} yet"
-    )
-
-
-def _column(table: TableMetadata, name: str) -> ColumnMetadata:
-    column = table.column(name)
-    if column is None:
-        raise InvalidRequestError(
-            f"Undefined column name {name} in table {table.keyspace}.{table.name}"
-        )
-    return column
-
-
-def result_columns(statement: Select, table: TableMetadata) -> tuple[ColumnSpec, ...]:
-    """Result metadata of ``statement``."""
-    return tuple(
-        ColumnSpec(keyspace=table.keyspace, table=table.name, name=o.name, type=o.type)
-        for o in outputs(statement, table)
-    )
 
 
 # --- paging state -------------------------------------------------------------------------
@@ -529,6 +386,8 @@ class Page:
     columns: tuple[ColumnSpec, ...]
     rows: list[tuple[bytes | None, ...]]
     paging_state: bytes | None
+    #: Warnings Cassandra sends with this answer (aggregation without a partition key...).
+    warnings: tuple[str, ...] = ()
 
 
 def _limit(term: Any, evaluator: Evaluator, what: str) -> int:
@@ -555,21 +414,30 @@ def select(
     now: int,
 ) -> Page:
     """Run a SELECT and return one page."""
-    outs = outputs(statement, table)
-    columns = tuple(
-        ColumnSpec(keyspace=table.keyspace, table=table.name, name=o.name, type=o.type)
-        for o in outs
+    outs = outputs(statement, table, evaluator)
+    columns = (
+        result_columns(statement, table)
+        if statement.json
+        else tuple(
+            ColumnSpec(keyspace=table.keyspace, table=table.name, name=o.name, type=o.type)
+            for o in outs
+        )
     )
     restrictions = analyze(
         table, statement.where, evaluator, allow_filtering=statement.allow_filtering
     )
     limit = _limit(statement.limit, evaluator, "limit")
     per_partition = _limit(statement.per_partition_limit, evaluator, "per_partition_limit")
-    aggregate = any(o.aggregate for o in outs)
+    group_size = group_by_prefix(statement, table, restrictions)
+    aggregating = group_size is not None or any(o.aggregate is not None for o in outs)
     position = Position.decode(paging_state) if paging_state else None
-    if aggregate:
+    warnings: tuple[str, ...] = ()
+    if aggregating:
+        # Aggregates are computed over every row at once: no paging.
         page_size = None
         position = None
+        if generated is None:
+            warnings = aggregation_warnings(statement, table, restrictions)
     if page_size is not None and page_size <= 0:
         page_size = None
     reverse = _reverse(statement, table, restrictions)
@@ -581,24 +449,31 @@ def select(
         # The common bulk read (``SELECT *`` or plain columns, no filtering): rows come out of
         # the reader as result tuples already.
         plain = [o.plain for o in outs]
-        direct = not aggregate and not restrictions.filters and None not in plain
+        direct = not aggregating and not restrictions.filters and None not in plain
         projection = [name for name in plain if name is not None] if direct else None
         source = _stored_rows(table, storage, restrictions, reverse, position, now, projection)
     if statement.distinct:
         source = _distinct(source)
+    if restrictions.filters:
+        source = (item for item in source if matches(item[4], restrictions.filters))
+    if aggregating:
+        group_by = (
+            None if group_size is None else [c.name for c in table.clustering_columns[:group_size]]
+        )
+        folded = aggregate_rows(outs, source, group_by, limit, per_partition)
+        if statement.json:
+            folded = json_rows(outs, folded)
+        return Page(columns=columns, rows=folded, paging_state=None, warnings=warnings)
     if position is not None:
         limit = position.remaining
     rows: list[tuple[bytes | None, ...]] = []
     partition_count = 0 if position is None else per_partition - position.partition_remaining
     last_partition = None if position is None else (position.token, position.pk)
     taken = 0
-    aggregate_rows: list[EngineRow] = []
     next_state = None
     prev: tuple[int, int, bytes, bytes] = (-1, 0, b"", b"")
     prev_count = 0
     for index, tok, pk, ck, row in source:
-        if restrictions.filters and not matches(row, restrictions.filters):
-            continue
         if (tok, pk) != last_partition:
             last_partition, partition_count = (tok, pk), 0
         if partition_count >= per_partition:
@@ -612,31 +487,15 @@ def select(
             break
         partition_count += 1
         taken += 1
-        if aggregate:
-            aggregate_rows.append(row)
-        elif direct:
+        if direct:
             rows.append(row)
         else:
             rows.append(tuple(o.compute(row, tok, pk) for o in outs))
         prev = (index, tok, pk, ck)
         prev_count = partition_count
-    if aggregate:
-        rows = [_aggregate(outs, aggregate_rows)]
+    if statement.json:
+        rows = json_rows(outs, rows)
     return Page(columns=columns, rows=rows, paging_state=next_state)
-
-
-def _aggregate(outs: Sequence[Output], rows: Sequence[EngineRow]) -> tuple[bytes | None, ...]:
-    values: list[bytes | None] = []
-    for output in outs:
-        if output.aggregate:
-            if output.counts_rows:
-                count = len(rows)
-            else:
-                count = sum(1 for r in rows if output.compute(r, 0, b"") is not None)
-            values.append(struct.pack(">q", count))
-        else:
-            values.append(output.compute(rows[0], 0, b"") if rows else None)
-    return tuple(values)
 
 
 def _reverse(statement: Select, table: TableMetadata, restrictions: Restrictions) -> bool:
@@ -803,3 +662,6 @@ def _generated_rows(
         pk_values = [row[c.name][0] or b"" for c in table.partition_key]
         pk = partition_key(pk_values)
         yield index, token(pk), pk, b"", row
+
+
+__all__ = ["Page", "Position", "TableReader", "matches", "result_columns", "select"]

@@ -13,7 +13,7 @@ import ipaddress
 import struct
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Final
 
 from cassandra import util as cql_util
@@ -36,6 +36,7 @@ from cassflow.cql import (
 )
 from cassflow.cql import _literals as literals
 from cassflow.devserver._errors import InvalidRequestError
+from cassflow.devserver._functions import evaluate_call
 from cassflow.devserver._keycodec import clustering_key
 from cassflow.protocol import UNSET, DataType, TypeCode, Value
 
@@ -211,68 +212,9 @@ class Evaluator:
             parts.append(None if value is UNSET else value)
         return b"".join(_cell(p) for p in parts)
 
-    def _function(self, call: FunctionCall, dtype: DataType, receiver: str) -> bytes:
-        name = call.function.name.lower()
-        builtin = _FUNCTIONS.get(name)
-        if builtin is None or call.function.keyspace not in (None, "system"):
-            raise InvalidRequestError(f"Unknown function {call.function.to_cql()} called")
-        result_type, arity, compute = builtin
-        if len(call.args) != arity:
-            raise InvalidRequestError(
-                f"Invalid number of arguments in call to function {name}: {arity} required but "
-                f"{len(call.args)} provided"
-            )
-        args = [self.value(a, DataType(TypeCode.TIMEUUID), receiver) for a in call.args]
-        value = compute(self, args)
-        if result_type != dtype.code and not (
-            result_type is TypeCode.TIMEUUID and dtype.code is TypeCode.UUID
-        ):
-            raise InvalidRequestError(
-                f"Type error: cannot assign result of function system.{name} (type "
-                f"{result_type.name.lower()}) to {receiver} (type {dtype.cql()})"
-            )
-        return value
-
-
-def _now_timeuuid(_evaluator: Evaluator, _args: list[Value]) -> bytes:
-    return uuid.uuid1().bytes
-
-
-def _random_uuid(_evaluator: Evaluator, _args: list[Value]) -> bytes:
-    return uuid.uuid4().bytes
-
-
-def _current_timestamp(evaluator: Evaluator, _args: list[Value]) -> bytes:
-    return struct.pack(">q", evaluator.now_micros // 1000)
-
-
-def _current_date(evaluator: Evaluator, _args: list[Value]) -> bytes:
-    days = evaluator.now_micros // 86_400_000_000
-    return struct.pack(">I", days + _EPOCH_DAYS_OFFSET)
-
-
-def _current_time(evaluator: Evaluator, _args: list[Value]) -> bytes:
-    return struct.pack(">q", (evaluator.now_micros % 86_400_000_000) * 1000)
-
-
-def _to_timestamp(_evaluator: Evaluator, args: list[Value]) -> bytes:
-    raw = args[0]
-    if not isinstance(raw, bytes):
-        raise InvalidRequestError("toTimestamp() of null")
-    micros_100ns = uuid.UUID(bytes=raw).time  # 100 ns since 1582-10-15
-    millis = (micros_100ns - 0x01B21DD213814000) // 10_000
-    return struct.pack(">q", millis)
-
-
-_FUNCTIONS: dict[str, tuple[TypeCode, int, Callable[[Evaluator, list[Value]], bytes]]] = {
-    "now": (TypeCode.TIMEUUID, 0, _now_timeuuid),
-    "currenttimeuuid": (TypeCode.TIMEUUID, 0, _now_timeuuid),
-    "uuid": (TypeCode.UUID, 0, _random_uuid),
-    "currenttimestamp": (TypeCode.TIMESTAMP, 0, _current_timestamp),
-    "currentdate": (TypeCode.DATE, 0, _current_date),
-    "currenttime": (TypeCode.TIME, 0, _current_time),
-    "totimestamp": (TypeCode.TIMESTAMP, 1, _to_timestamp),
-}
+    def _function(self, call: FunctionCall, dtype: DataType, receiver: str) -> Value:
+        # The native functions live with the selectors' (one implementation for both).
+        return evaluate_call(self, call, dtype, receiver)
 
 
 # --- constants --------------------------------------------------------------------------

@@ -11,11 +11,13 @@ or is refused (UPDATE/DELETE).
 from __future__ import annotations
 
 import itertools
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from cassflow.cql import (
     BindMarker,
+    FunctionCall,
     InValues,
     MultiColumnRelation,
     Operator,
@@ -26,7 +28,8 @@ from cassflow.cql import (
     TupleLiteral,
 )
 from cassflow.devserver._errors import InvalidRequestError
-from cassflow.devserver._keycodec import SliceBound
+from cassflow.devserver._keycodec import SliceBound, partition_key
+from cassflow.devserver._keycodec import token as key_token
 from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
 from cassflow.devserver._values import Evaluator, split_collection
 from cassflow.protocol import UNSET, DataType, TypeCode
@@ -206,7 +209,11 @@ def _token_relation(
         raise InvalidRequestError(
             "The token() function must be applied to all partition key components or none of them"
         )
-    raw = ev.value(relation.value, _BIGINT, "partition key token")
+    value = relation.value
+    if isinstance(value, FunctionCall) and value.function.name.lower() == "token":
+        raw: object = _token_of(table, value, ev)
+    else:
+        raw = ev.value(value, _BIGINT, "partition key token")
     if not isinstance(raw, bytes):
         raise InvalidRequestError("Invalid null value for partition key token")
     token = int.from_bytes(raw, "big", signed=True)
@@ -219,6 +226,23 @@ def _token_relation(
         result.token_upper = (token, op is Operator.LTE)
     else:
         raise InvalidRequestError(f"Unsupported {op} relation on the partition key token")
+
+
+def _token_of(table: TableMetadata, call: FunctionCall, ev: Evaluator) -> bytes | None:
+    """``token(values...)`` on the right of a token relation: the token of that key."""
+    columns = table.partition_key
+    if len(call.args) != len(columns):
+        raise InvalidRequestError(
+            f"Invalid number of arguments in call to function system.token: {len(columns)} "
+            f"required but {len(call.args)} provided"
+        )
+    values = []
+    for arg, column in zip(call.args, columns, strict=True):
+        raw = ev.value(arg, column.type, column.name)
+        if not isinstance(raw, bytes):
+            return None
+        values.append(raw)
+    return struct.pack(">q", key_token(partition_key(values)))
 
 
 def _multi_column(

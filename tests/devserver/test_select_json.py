@@ -1,0 +1,70 @@
+"""SELECT JSON and toJson() through the driver: one ``[json]`` column holding each row as a JSON
+object, values and keys written as Cassandra 4.1 writes them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cassandra.cluster import Session
+
+
+@pytest.fixture
+def rich(session: Session, keyspace: str) -> str:
+    table = f"{keyspace}.j"
+    session.execute(
+        f'CREATE TABLE {table} (k int, c text, "Mixed" int, f float, d double, m decimal, '
+        "ts timestamp, dt date, tm time, u uuid, b blob, bo boolean, ip inet, "
+        "l list<int>, s set<text>, mp map<int, text>, tp frozen<tuple<int, text>>, "
+        "PRIMARY KEY (k, c))"
+    )
+    session.execute(
+        f'INSERT INTO {table} (k, c, "Mixed", f, d, m, ts, dt, tm, u, b, bo, ip, l, s, mp, tp) '
+        "VALUES (1, 'a\"b', 7, 1.5, 1e20, 0.010, '2021-03-04 05:06:07.089+0000', "
+        "'2021-03-04', '01:02:03.000000004', 6ab09bec-e68e-48d9-a5f8-97e6fb4c9b47, 0xcafe, "
+        "false, '127.0.0.1', [3, 1], {'x', 'y'}, {2: 'two', 1: 'one'}, (5, 'five'))"
+    )
+    session.execute(f"INSERT INTO {table} (k, c) VALUES (2, 'nulls')")
+    return table
+
+
+def test_select_json_star_is_one_json_column(session: Session, rich: str) -> None:
+    result = session.execute(f"SELECT JSON * FROM {rich} WHERE k = 1")
+    assert result.column_names == ["[json]"]
+    text = result.one()[0]
+    assert text == (
+        '{"k": 1, "c": "a\\"b", "\\"Mixed\\"": 7, "b": "0xcafe", "bo": false, '
+        '"d": 1.0E20, "dt": "2021-03-04", "f": 1.5, "ip": "127.0.0.1", "l": [3, 1], '
+        '"m": 0.010, "mp": {"1": "one", "2": "two"}, "s": ["x", "y"], '
+        '"tm": "01:02:03.000000004", "tp": [5, "five"], '
+        '"ts": "2021-03-04 05:06:07.089Z", "u": "6ab09bec-e68e-48d9-a5f8-97e6fb4c9b47"}'
+    )
+    assert json.loads(text)["mp"] == {"1": "one", "2": "two"}
+
+
+def test_select_json_nulls_and_selected_columns(session: Session, rich: str) -> None:
+    row = session.execute(f"SELECT JSON k, l, mp FROM {rich} WHERE k = 2").one()
+    assert row[0] == '{"k": 2, "l": null, "mp": null}'
+    aliased = session.execute(f"SELECT JSON k AS key, count(*) FROM {rich}").one()
+    assert json.loads(aliased[0])["count"] == 2
+
+
+def test_select_json_pages(session: Session, keyspace: str) -> None:
+    session.execute(f"CREATE TABLE {keyspace}.pj (k int, c int, PRIMARY KEY (k, c))")
+    for c in range(25):
+        session.execute(f"INSERT INTO {keyspace}.pj (k, c) VALUES (0, {c})")
+    statement = session.prepare(f"SELECT JSON c FROM {keyspace}.pj WHERE k = 0")
+    statement.fetch_size = 10
+    values = [json.loads(r[0])["c"] for r in session.execute(statement)]
+    assert values == list(range(25))
+
+
+def test_to_json_selector(session: Session, rich: str) -> None:
+    result = session.execute(f"SELECT toJson(mp), toJson(ts), toJson(c) FROM {rich} WHERE k = 1")
+    assert result.column_names == ["system.tojson(mp)", "system.tojson(ts)", "system.tojson(c)"]
+    assert tuple(result.one()) == (
+        '{"1": "one", "2": "two"}',
+        '"2021-03-04 05:06:07.089Z"',
+        '"a\\"b"',
+    )
+    assert session.execute(f"SELECT toJson(l) FROM {rich} WHERE k = 2").one()[0] == "null"
