@@ -66,7 +66,10 @@ def test_a_session_script_describes_pages_and_sources(
     script.write_text(
         "DESCRIBE KEYSPACES;\n"
         f"USE {keyspace};\n"
+        f"DESCRIBE KEYSPACE {keyspace};\n"
         "DESCRIBE TABLE paged;\n"
+        "DESCRIBE SCHEMA;\n"
+        "DESCRIBE CLUSTER;\n"
         "PAGING 50;\n"
         "SELECT k, v FROM paged;\n"
         "TRACING OFF;\n"
@@ -78,15 +81,28 @@ def test_a_session_script_describes_pages_and_sources(
     assert "Error" not in done.stderr, done.stderr
 
     # DESCRIBE KEYSPACES: the names, columnized.
-    listing = out[: out.index("CREATE TABLE")]
+    listing = out[: out.index("CREATE KEYSPACE")]
     assert {keyspace, "system", "system_schema", "system_auth"} <= set(listing.split())
-    # DESCRIBE TABLE: the server's CREATE statement, printed as it came.
-    pos = _after(
-        out,
-        f"CREATE TABLE {keyspace}.paged (\n    k int PRIMARY KEY,\n    v text\n"
-        ") WITH additional_write_policy = '99p'\n",
+    create_keyspace = (
+        f"CREATE KEYSPACE {keyspace} WITH replication = {{'class': 'SimpleStrategy', "
+        "'replication_factor': '1'}  AND durable_writes = true;\n"
     )
+    create_table = (
+        f"CREATE TABLE {keyspace}.paged (\n    k int PRIMARY KEY,\n    v text\n"
+        ") WITH additional_write_policy = '99p'\n"
+    )
+    # DESCRIBE KEYSPACE, TABLE, SCHEMA: the server's CREATE statements, printed as they came.
+    pos = _after(out, create_keyspace)
+    pos = _after(out, "\n" + create_table, pos)
     pos = _after(out, "    AND speculative_retry = '99p';\n", pos)
+    pos = _after(out, "\n" + create_table, pos)
+    pos = _after(out, "    AND speculative_retry = '99p';\n", pos)
+    pos = _after(out, create_keyspace, pos)
+    pos = _after(out, "\n" + create_table, pos)
+    # DESCRIBE CLUSTER with a keyspace in use: the ring's ranges too.
+    pos = _after(out, "\nCluster: ", pos)
+    pos = _after(out, "\nPartitioner: Murmur3Partitioner\nSnitch: ", pos)
+    pos = _after(out, "\nRange ownership:\n", pos)
     # PAGING 50 then SELECT: cqlsh without a tty fetches page after page (50 rows each)
     # without pausing, and prints one header and every row.
     pos = _after(out, "Page size: 50\n", pos)
