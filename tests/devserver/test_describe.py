@@ -124,9 +124,10 @@ def test_describe_keyspace_with_network_topology_and_no_durable_writes(
     session: Session,
 ) -> None:
     name = f"d_{uuid.uuid4().hex[:12]}"
+    dc = session.execute("SELECT data_center FROM system.local").one()[0]
     session.execute(
         f"CREATE KEYSPACE {name} WITH replication = {{'class': 'NetworkTopologyStrategy', "
-        "'datacenter1': 1} AND durable_writes = false"
+        f"'{dc}': 1}} AND durable_writes = false"
     )
     try:
         rows = _rows(session, f"DESCRIBE KEYSPACE {name}")
@@ -136,7 +137,7 @@ def test_describe_keyspace_with_network_topology_and_no_durable_writes(
                 "type": "keyspace",
                 "name": name,
                 "create_statement": f"CREATE KEYSPACE {name} WITH replication = "
-                "{'class': 'NetworkTopologyStrategy', 'datacenter1': '1'}"
+                f"{{'class': 'NetworkTopologyStrategy', '{dc}': '1'}}"
                 "  AND durable_writes = false;",
             }
         ]
