@@ -153,6 +153,7 @@ def bind_specs(
         collector.add(statement.per_partition_limit, _INT, "[per_partition_limit]")
         collector.add(statement.limit, _INT, "[limit]")
     elif isinstance(statement, Insert):
+        collector.add(statement.json, DataType(TypeCode.VARCHAR), "[json]")
         for name, term in zip(statement.columns, statement.values, strict=False):
             collector.add(term, collector.column(name).type, name)
         collector.using(statement.using)

@@ -10,10 +10,11 @@ statement, so an EXECUTE of a prepared INSERT does the minimum.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from cassflow.cql import BindMarker, Insert, Term, Using
+from cassflow.cql import BindMarker, Insert, Null, Term, Using
 from cassflow.devserver._conditions import (
     APPLIED,
     CasResult,
@@ -23,6 +24,7 @@ from cassflow.devserver._conditions import (
     read_cas_row,
 )
 from cassflow.devserver._errors import InvalidRequestError
+from cassflow.devserver._json_decode import insert_json_values
 from cassflow.devserver._keycodec import STATIC_CK, clustering_key, partition_key, token
 from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
 from cassflow.devserver._storage import Storage
@@ -31,6 +33,7 @@ from cassflow.devserver._values import Evaluator, validate
 from cassflow.protocol import UNSET, DataType, TypeCode, Value
 
 _EMPTY_COLLECTION = b"\x00\x00\x00\x00"
+_TEXT = DataType(TypeCode.VARCHAR)
 
 # Types whose serialized form is valid exactly when it has this many bytes (or none), as
 # cassandra.cqltypes deserializes them; other types go through the full validation.
@@ -98,6 +101,10 @@ class InsertPlan:
     static_slots: tuple[int, ...]
     #: Neither USING TIMESTAMP, USING TTL nor a default TTL: the write options are trivial.
     plain_options: bool
+    #: ``INSERT ... JSON <json>``: the JSON term, whose object gives every column's value.
+    json: Term | None = None
+    #: ``DEFAULT UNSET``: columns the JSON object leaves out are left as they are.
+    default_unset: bool = False
 
     def run(
         self, evaluator: Evaluator, storage: Storage, *, default_timestamp: int, now: int
@@ -176,6 +183,8 @@ class InsertPlan:
         return CasResult(False, columns, failure_rows(self.table, columns, [existing], fetched))
 
     def _values(self, evaluator: Evaluator) -> list[Value]:
+        if self.json is not None:
+            return self._json_values(evaluator)
         bound = evaluator.bound
         values: list[Value] = []
         for slot in self.slots:
@@ -190,6 +199,17 @@ class InsertPlan:
                 validate(raw, slot.column.type, slot.column.name)  # raises Cassandra's error
             values.append(raw)
         return values
+
+    def _json_values(self, evaluator: Evaluator) -> list[Value]:
+        assert self.json is not None
+        raw = evaluator.value(self.json, _TEXT, "[json]")
+        if raw is None or raw is UNSET:
+            raise InvalidRequestError("Got null for INSERT JSON values")
+        assert isinstance(raw, bytes)
+        values = insert_json_values(
+            raw.decode("utf-8"), self.table, default_unset=self.default_unset
+        )
+        return [values[slot.column.name] for slot in self.slots]
 
     def _cells(self, values: Sequence[Value], slots: Sequence[int]) -> dict[str, bytes | None]:
         cells: dict[str, bytes | None] = {}
@@ -226,7 +246,14 @@ def plan_insert(statement: Insert, table: TableMetadata) -> InsertPlan:
     if statement.if_not_exists:
         check_conditional(statement, table)
     if statement.json is not None:
-        raise InvalidRequestError("INSERT JSON is not supported by the dev server yet")
+        # Every column takes a value from the JSON object (or its DEFAULT) at each execution.
+        columns = tuple(c.name for c in table.columns)
+        statement = dataclasses.replace(
+            statement, columns=columns, values=tuple(Null() for _ in columns)
+        )
+        json_term: Term | None = statement.json
+    else:
+        json_term = None
     if len(statement.columns) != len(statement.values):
         raise InvalidRequestError("Unmatched column names/values")
     slots: list[_Slot] = []
@@ -270,6 +297,8 @@ def plan_insert(statement: Insert, table: TableMetadata) -> InsertPlan:
         plain_options=(
             using.timestamp is None and using.ttl is None and not table.options.default_time_to_live
         ),
+        json=json_term,
+        default_unset=statement.default_unset,
     )
 
 
