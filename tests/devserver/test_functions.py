@@ -220,3 +220,19 @@ def test_typed_literal_selector(session: Session, typed: str) -> None:
     assert tuple(result.one()) == (3, 1)
     with pytest.raises(InvalidRequest, match="Cannot infer type for term 3"):
         session.execute(f"SELECT 3 FROM {typed}")
+
+
+def test_bind_markers_in_function_arguments(session: Session, keyspace: str) -> None:
+    session.execute(f"CREATE TABLE {keyspace}.pm (k int, t timeuuid, b blob, PRIMARY KEY (k, t))")
+    insert = session.prepare(f"INSERT INTO {keyspace}.pm (k, t, b) VALUES (?, now(), intAsBlob(?))")
+    assert [c.name for c in insert.column_metadata] == ["k", "arg0(system.intasblob)"]
+    session.execute(insert, (1, 7))
+    since = session.prepare(
+        f"SELECT k, blobAsInt(b) FROM {keyspace}.pm WHERE k = ? AND t > maxTimeuuid(?)"
+    )
+    assert [c.name for c in since.column_metadata] == ["k", "arg0(system.maxtimeuuid)"]
+    past = datetime.datetime(2000, 1, 1)
+    assert [tuple(r) for r in session.execute(since, (1, past))] == [(1, 7)]
+    by_token = session.prepare(f"SELECT k FROM {keyspace}.pm WHERE token(k) >= token(?)")
+    assert [c.name for c in by_token.column_metadata] == ["arg0(system.token)"]
+    assert [r.k for r in session.execute(by_token, (1,))] == [1]

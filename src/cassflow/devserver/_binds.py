@@ -8,6 +8,7 @@ from cassflow.cql import (
     BindMarker,
     ColumnCondition,
     Delete,
+    FunctionCall,
     Insert,
     InValues,
     ListLiteral,
@@ -30,7 +31,9 @@ from cassflow.cql import (
     Using,
 )
 from cassflow.devserver._errors import InvalidRequestError
+from cassflow.devserver._functions import argument_receivers
 from cassflow.devserver._schema import ColumnMetadata, TableMetadata
+from cassflow.devserver._selectors import selector_markers
 from cassflow.protocol import ColumnSpec, DataType, TypeCode
 
 _INT = DataType(TypeCode.INT)
@@ -52,6 +55,10 @@ class _Collector:
             self.specs[term.index] = ColumnSpec(
                 keyspace=self.table.keyspace, table=self.table.name, name=spec_name, type=dtype
             )
+        elif isinstance(term, FunctionCall):
+            key_types = [c.type for c in self.table.partition_key]
+            for arg, arg_type, arg_name in argument_receivers(term, dtype, key_types):
+                self.add(arg, arg_type, arg_name)
         elif isinstance(term, ListLiteral | SetLiteral) and dtype.params:
             for item in term.items:
                 self.add(item, dtype.params[0], name)
@@ -149,6 +156,8 @@ def bind_specs(
     """One ColumnSpec per bind marker, in index order."""
     collector = _Collector(table)
     if isinstance(statement, Select):
+        for term, term_type in selector_markers(statement, table):
+            collector.add(term, term_type, "[selection]")
         collector.where(statement.where)
         collector.add(statement.per_partition_limit, _INT, "[per_partition_limit]")
         collector.add(statement.limit, _INT, "[limit]")

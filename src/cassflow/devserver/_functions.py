@@ -316,6 +316,33 @@ def evaluate_call(
     raise errors[0]
 
 
+def argument_receivers(
+    call: FunctionCall, receiver: DataType, key_types: Sequence[DataType]
+) -> list[tuple[Term, DataType, str]]:
+    """What each argument of ``call`` receives (for bind markers at PREPARE): its type and
+    Cassandra's name for it (``arg0(system.maxtimeuuid)``); ``key_types`` are token()'s."""
+    name = call.function.name.lower()
+    if name == "token":
+        types: Sequence[DataType] = key_types
+    else:
+        fitting = [
+            f
+            for f in overloads(name)
+            if len(f.arg_types) == len(call.args)
+            and (
+                f.return_type == receiver
+                or (f.return_type.code is TypeCode.TIMEUUID and receiver.code is TypeCode.UUID)
+            )
+        ]
+        if not fitting:
+            return []
+        types = fitting[0].arg_types
+    return [
+        (arg, dtype, f"arg{i}(system.{name})")
+        for i, (arg, dtype) in enumerate(zip(call.args, types, strict=False))
+    ]
+
+
 def _argument(evaluator: Evaluator, term: Term, dtype: DataType, name: str) -> bytes | None:
     value = evaluator.value(term, dtype, f"{name}(...)")
     if value is UNSET:
@@ -326,6 +353,7 @@ def _argument(evaluator: Evaluator, term: Term, dtype: DataType, name: str) -> b
 
 __all__ = [
     "ScalarFunction",
+    "argument_receivers",
     "cast_function",
     "evaluate_call",
     "overloads",

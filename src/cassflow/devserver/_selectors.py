@@ -22,6 +22,7 @@ from cassflow.cql import (
     Select,
     Selectable,
     Selector,
+    Term,
     TermSelector,
     TypeHintSelector,
     WritetimeKind,
@@ -98,6 +99,8 @@ class _Compiler:
         self.statement = statement
         self.table = table
         self.evaluator = evaluator
+        #: The bind markers of the selectors and the types they receive.
+        self.markers: list[tuple[Term, DataType]] = []
 
     def column(self, name: str) -> ColumnMetadata:
         column = self.table.column(name)
@@ -184,6 +187,7 @@ class _Compiler:
                 f"Cannot infer type for term {text} in selection clause (try using a cast to "
                 "force a type)"
             )
+        self.markers.append((term, dtype))
         evaluator = self.evaluator
         cache: list[bytes | None] = []
 
@@ -330,6 +334,14 @@ def outputs(
     return [_named(compiler.compile(s.selectable), s) for s in statement.selectors]
 
 
+def selector_markers(statement: Select, table: TableMetadata) -> list[tuple[Term, DataType]]:
+    """The terms of the select clause with the types they receive (for bind markers)."""
+    compiler = _Compiler(statement, table, Evaluator([]))
+    for selector in statement.selectors:
+        compiler.compile(selector.selectable)
+    return compiler.markers
+
+
 def result_columns(statement: Select, table: TableMetadata) -> tuple[ColumnSpec, ...]:
     """Result metadata of ``statement`` (SELECT JSON: the one ``[json]`` text column)."""
     if statement.json:
@@ -359,4 +371,12 @@ def json_rows(
     ]
 
 
-__all__ = ["JSON_COLUMN", "Compute", "Output", "json_rows", "outputs", "result_columns"]
+__all__ = [
+    "JSON_COLUMN",
+    "Compute",
+    "Output",
+    "json_rows",
+    "outputs",
+    "result_columns",
+    "selector_markers",
+]
