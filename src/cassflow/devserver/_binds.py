@@ -18,6 +18,7 @@ from cassflow.cql import (
     Prepend,
     Select,
     SetElement,
+    SetField,
     SetLiteral,
     SetValue,
     SingleColumnRelation,
@@ -27,12 +28,14 @@ from cassflow.cql import (
     TokenRelation,
     TupleLiteral,
     TypeCast,
+    UdtLiteral,
     Update,
     Using,
 )
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._functions import argument_receivers
 from cassflow.devserver._schema import ColumnMetadata, TableMetadata
+from cassflow.devserver._schema_types import vector_parts
 from cassflow.devserver._selectors import selector_markers
 from cassflow.protocol import ColumnSpec, DataType, TypeCode
 
@@ -59,6 +62,15 @@ class _Collector:
             key_types = [c.type for c in self.table.partition_key]
             for arg, arg_type, arg_name in argument_receivers(term, dtype, key_types):
                 self.add(arg, arg_type, arg_name)
+        elif isinstance(term, ListLiteral) and vector_parts(dtype) is not None:
+            element = (vector_parts(dtype) or (dtype, 0))[0]
+            for item in term.items:
+                self.add(item, element, f"value({name})")
+        elif isinstance(term, UdtLiteral) and dtype.code is TypeCode.UDT:
+            fields = dict(zip(dtype.field_names, dtype.params, strict=True))
+            for field, value in term.fields:
+                if field in fields:
+                    self.add(value, fields[field], f"{name}.{field}")
         elif isinstance(term, ListLiteral | SetLiteral) and dtype.params:
             for item in term.items:
                 self.add(item, dtype.params[0], name)
@@ -176,6 +188,11 @@ def bind_specs(
                 key_type = column.type.params[0] if column.type.code is TypeCode.MAP else _INT
                 collector.add(op.key, key_type, f"key({column.name})")
                 collector.add(op.value, column.type.params[-1], f"value({column.name})")
+            elif isinstance(op, SetField):
+                if column.type.code is TypeCode.UDT and op.field in column.type.field_names:
+                    position = column.type.field_names.index(op.field)
+                    field_type = column.type.params[position]
+                    collector.add(op.value, field_type, f"{column.name}.{op.field}")
             elif isinstance(op, Addition | Subtraction | Prepend):
                 operand = column.type
                 if column.type.code is TypeCode.COUNTER:

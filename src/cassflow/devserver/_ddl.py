@@ -9,32 +9,49 @@ from typing import Any
 
 from cassflow.cql import (
     AddColumns,
+    AddField,
     AlterKeyspace,
     AlterTable,
     AlterTableProperties,
+    AlterType,
+    CollectionType,
+    CqlInvalidError,
+    CqlType,
     CreateKeyspace,
     CreateTable,
+    CreateType,
     DropColumns,
     DropKeyspace,
     DropTable,
+    DropType,
     Literal,
     LiteralKind,
     MapLiteral,
+    NativeType,
     Property,
     RenameColumns,
+    RenameFields,
     Statement,
+    UserType,
 )
 from cassflow.devserver import _schema_changes as changes
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._schema import (
+    SYSTEM_KEYSPACES,
     ClusteringOrder,
     ColumnMetadata,
     Schema,
+    SchemaInvalidError,
     SchemaUpdate,
     TableMetadata,
 )
+from cassflow.devserver._schema import UserType as UserTypeMetadata
 from cassflow.devserver._schema_options import PropertyValue, TableOptions
 from cassflow.protocol import DataType
+
+_NO_KEYSPACE = (
+    "No keyspace has been specified. USE a keyspace, or explicitly specify keyspace.tablename"
+)
 
 
 def _literal(value: Literal) -> Any:
@@ -112,6 +129,13 @@ def _check_known(props: Mapping[str, PropertyValue], known: set[str]) -> None:
 
 def apply_ddl(schema: Schema, statement: Statement, keyspace: str | None) -> SchemaUpdate:
     """Apply one DDL statement; ``keyspace`` is the session's (for unqualified names)."""
+    try:
+        return _apply(schema, statement, keyspace)
+    except CqlInvalidError as exc:  # a declared type Cassandra refuses to prepare
+        raise InvalidRequestError(str(exc)) from None
+
+
+def _apply(schema: Schema, statement: Statement, keyspace: str | None) -> SchemaUpdate:
     if isinstance(statement, CreateKeyspace):
         props = properties(statement.properties)
         _check_known(props, {"replication", "durable_writes"})
@@ -138,10 +162,7 @@ def apply_ddl(schema: Schema, statement: Statement, keyspace: str | None) -> Sch
     if isinstance(statement, CreateTable | AlterTable | DropTable):
         ks = statement.table.keyspace or keyspace
         if ks is None:
-            raise InvalidRequestError(
-                "No keyspace has been specified. USE a keyspace, or explicitly specify "
-                "keyspace.tablename"
-            )
+            raise InvalidRequestError(_NO_KEYSPACE)
         if isinstance(statement, CreateTable):
             return changes.create_table(
                 schema, _table(schema, ks, statement), if_not_exists=statement.if_not_exists
@@ -151,6 +172,8 @@ def apply_ddl(schema: Schema, statement: Statement, keyspace: str | None) -> Sch
                 schema, ks, statement.table.name, if_exists=statement.if_exists
             )
         return _alter_table(schema, ks, statement)
+    if isinstance(statement, CreateType | AlterType | DropType):
+        return _type_ddl(schema, statement, keyspace)
     raise InvalidRequestError(
         f"The dev server does not support {type(statement).__name__} statements yet"
     )
@@ -180,7 +203,7 @@ def _table(schema: Schema, keyspace: str, statement: CreateTable) -> TableMetada
                 name,
                 definition.type.to_data_type(resolve),
                 position,
-                frozen=not definition.type.is_multi_cell and _freezable(definition.type),
+                frozen=_frozen(definition.type),
             )
         )
     for position, name in enumerate(statement.clustering_columns):
@@ -194,7 +217,7 @@ def _table(schema: Schema, keyspace: str, statement: CreateTable) -> TableMetada
                 definition.type.to_data_type(resolve),
                 position,
                 ClusteringOrder.DESC if descending else ClusteringOrder.ASC,
-                frozen=not definition.type.is_multi_cell and _freezable(definition.type),
+                frozen=_frozen(definition.type),
             )
         )
     keys = set(statement.partition_key) | set(statement.clustering_columns)
@@ -210,7 +233,7 @@ def _table(schema: Schema, keyspace: str, statement: CreateTable) -> TableMetada
             maker(
                 definition.name,
                 definition.type.to_data_type(resolve),
-                frozen=not definition.type.is_multi_cell and _freezable(definition.type),
+                frozen=_frozen(definition.type),
             )
         )
     props = properties(statement.properties)
@@ -221,9 +244,12 @@ def _table(schema: Schema, keyspace: str, statement: CreateTable) -> TableMetada
 
 
 def _freezable(cql_type: Any) -> bool:
-    from cassflow.cql import CollectionType, UserType  # noqa: PLC0415 - avoid a long import list
-
     return isinstance(cql_type, CollectionType | UserType)
+
+
+def _frozen(cql_type: CqlType) -> bool:
+    """The top-level frozen flag the schema keeps for a declared type."""
+    return not cql_type.is_multi_cell and _freezable(cql_type)
 
 
 def _alter_table(schema: Schema, keyspace: str, statement: AlterTable) -> SchemaUpdate:
@@ -234,7 +260,7 @@ def _alter_table(schema: Schema, keyspace: str, statement: AlterTable) -> Schema
             (ColumnMetadata.static if d.static else ColumnMetadata.regular)(
                 d.name,
                 d.type.to_data_type(resolve),
-                frozen=not d.type.is_multi_cell and _freezable(d.type),
+                frozen=_frozen(d.type),
             )
             for d in action.columns
         ]
@@ -271,6 +297,89 @@ def _alter_table(schema: Schema, keyspace: str, statement: AlterTable) -> Schema
             schema, keyspace, name, properties(action.properties), if_exists=statement.if_exists
         )
     raise InvalidRequestError(f"The dev server does not support {action.to_cql()} yet")
+
+
+def _type_ddl(
+    schema: Schema, statement: CreateType | AlterType | DropType, keyspace: str | None
+) -> SchemaUpdate:
+    """CREATE / ALTER / DROP TYPE (``CreateTypeStatement``, ``AlterTypeStatement``...)."""
+    ks = statement.name.keyspace or keyspace
+    if ks is None:
+        raise InvalidRequestError(_NO_KEYSPACE)
+    name = statement.name.name
+    if isinstance(statement, DropType):
+        return changes.drop_type(schema, ks, name, if_exists=statement.if_exists)
+    if isinstance(statement, CreateType):
+        return _create_type(schema, ks, statement)
+    action = statement.action
+    if isinstance(action, RenameFields):
+        return changes.alter_type_rename_fields(
+            schema,
+            ks,
+            name,
+            dict(action.renames),
+            if_exists=statement.if_exists,
+            if_field_exists=action.if_exists,
+        )
+    existing = schema.user_type(ks, name)
+    if existing is None:
+        # The type's absence is reported (or ignored under IF EXISTS) before the action.
+        return changes.alter_type_rename_fields(schema, ks, name, {}, if_exists=statement.if_exists)
+    if not isinstance(action, AddField):
+        raise SchemaInvalidError("Altering field types is no longer supported")
+    _check_raw_field(action.type)
+    keyspace_metadata = schema.keyspace(ks)
+    assert keyspace_metadata is not None
+    if action.field in existing.field_names and action.if_not_exists:
+        return SchemaUpdate(schema, None)
+    if action.field not in existing.field_names:
+        field_type = action.type.to_data_type(_resolver(schema, ks))
+    else:
+        field_type = existing.field_types[existing.field_names.index(action.field)]
+    return changes.alter_type_add_field(
+        schema,
+        ks,
+        name,
+        action.field,
+        field_type,
+        frozen=_frozen(action.type),
+        if_exists=statement.if_exists,
+        if_field_not_exists=action.if_not_exists,
+    )
+
+
+def _check_raw_field(cql_type: CqlType) -> None:
+    """The checks Cassandra makes on a field's type as written, before resolving it."""
+    if isinstance(cql_type, NativeType) and cql_type.name == "counter":
+        raise SchemaInvalidError("A user type cannot contain counters")
+    if isinstance(cql_type, UserType) and not cql_type.frozen:
+        raise SchemaInvalidError("A user type cannot contain non-frozen UDTs")
+
+
+def _create_type(schema: Schema, keyspace: str, statement: CreateType) -> SchemaUpdate:
+    ks = schema.keyspace(keyspace)
+    name = statement.name.name
+    if ks is None or ks.user_type(name) is not None or keyspace in SYSTEM_KEYSPACES:
+        # System keyspaces, a missing keyspace, IF NOT EXISTS and "already exists": the
+        # schema change's own checks answer before the fields are looked at.
+        placeholder = UserTypeMetadata(keyspace=keyspace, name=name, field_names=(), field_types=())
+        return changes.create_type(schema, placeholder, if_not_exists=statement.if_not_exists)
+    seen: set[str] = set()
+    for field_name, _type in statement.fields:
+        if field_name in seen:
+            raise SchemaInvalidError(f"Duplicate field name '{field_name}' in type '{name}'")
+        seen.add(field_name)
+    for _name, field_type in statement.fields:
+        _check_raw_field(field_type)
+    resolve = _resolver(schema, keyspace)
+    udt = UserTypeMetadata(
+        keyspace=keyspace,
+        name=name,
+        field_names=tuple(n for n, _t in statement.fields),
+        field_types=tuple(t.to_data_type(resolve) for _n, t in statement.fields),
+        field_frozen=tuple(_frozen(t) for _n, t in statement.fields),
+    )
+    return changes.create_type(schema, udt, if_not_exists=statement.if_not_exists)
 
 
 __all__ = ["apply_ddl", "properties"]

@@ -19,14 +19,17 @@ from typing import Any
 from cassflow.cql import (
     AlterKeyspace,
     AlterTable,
+    AlterType,
     CqlInvalidError,
     CqlSyntaxError,
     CreateKeyspace,
     CreateTable,
+    CreateType,
     Delete,
     Describe,
     DropKeyspace,
     DropTable,
+    DropType,
     Insert,
     Permission,
     Select,
@@ -432,10 +435,7 @@ class Executor:
             self._authorize_table(session, Permission.MODIFY, table)
             self.storage.truncate(str(table.id))
             return Outcome(message=VoidResult())
-        if isinstance(
-            statement,
-            CreateKeyspace | AlterKeyspace | DropKeyspace | CreateTable | AlterTable | DropTable,
-        ):
+        if isinstance(statement, _DDL_STATEMENTS):
             return self._ddl(session, statement, session_keyspace)
         if isinstance(statement, Describe):
             # DescribeStatement needs no permission: anyone connected may describe.
@@ -689,6 +689,19 @@ class Executor:
                 self.roles.grant(None, None, created, session.username)
 
 
+_DDL_STATEMENTS = (
+    CreateKeyspace,
+    AlterKeyspace,
+    DropKeyspace,
+    CreateTable,
+    AlterTable,
+    DropTable,
+    CreateType,
+    AlterType,
+    DropType,
+)
+
+
 def _ddl_permission(statement: Statement, keyspace: str | None) -> tuple[Resource, Permission]:
     if isinstance(statement, CreateKeyspace):
         return Resource.all_keyspaces(), Permission.CREATE
@@ -696,6 +709,12 @@ def _ddl_permission(statement: Statement, keyspace: str | None) -> tuple[Resourc
         return Resource.of_keyspace(statement.keyspace), Permission.ALTER
     if isinstance(statement, DropKeyspace):
         return Resource.of_keyspace(statement.keyspace), Permission.DROP
+    if isinstance(statement, CreateType | AlterType | DropType):
+        # CREATE/ALTER/DROP permission on all the tables of the keyspace.
+        permission = {CreateType: Permission.CREATE, AlterType: Permission.ALTER}.get(
+            type(statement), Permission.DROP
+        )
+        return Resource.of_keyspace(statement.name.keyspace or keyspace or ""), permission
     assert isinstance(statement, CreateTable | AlterTable | DropTable)
     ks = statement.table.keyspace or keyspace or ""
     if isinstance(statement, CreateTable):

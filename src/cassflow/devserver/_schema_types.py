@@ -17,6 +17,7 @@ system table definitions use, and (de)serialize a :class:`DataType` as JSON.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -132,6 +133,9 @@ def maybe_quote(name: str) -> str:
 def cql_type(dtype: DataType, *, frozen: bool = False) -> str:
     """The type as ``system_schema`` writes it; ``frozen`` is the top-level flag."""
     code = dtype.code
+    vector = vector_parts(dtype)
+    if vector is not None:
+        return f"vector<{cql_type(vector[0], frozen=True)}, {vector[1]}>"
     if code in _COLLECTIONS:
         inner = ", ".join(cql_type(p, frozen=True) for p in dtype.params)
         text = f"{code.name.lower()}<{inner}>"
@@ -204,6 +208,128 @@ def expand_user_types(dtype: DataType) -> DataType:
         return DataType.tuple_of(*t.params) if t.code is TypeCode.UDT else t
 
     return map_types(dtype, expand)
+
+
+# --- vectors: custom types named by their marshal class --------------------------------------
+
+_MARSHAL = "org.apache.cassandra.db.marshal."
+_VECTOR_CLASS = _MARSHAL + "VectorType"
+_MARSHAL_CODES: dict[str, TypeCode] = {
+    "AsciiType": TypeCode.ASCII,
+    "LongType": TypeCode.BIGINT,
+    "BytesType": TypeCode.BLOB,
+    "BooleanType": TypeCode.BOOLEAN,
+    "CounterColumnType": TypeCode.COUNTER,
+    "DecimalType": TypeCode.DECIMAL,
+    "DoubleType": TypeCode.DOUBLE,
+    "DurationType": TypeCode.DURATION,
+    "FloatType": TypeCode.FLOAT,
+    "InetAddressType": TypeCode.INET,
+    "Int32Type": TypeCode.INT,
+    "ShortType": TypeCode.SMALLINT,
+    "UTF8Type": TypeCode.VARCHAR,
+    "TimestampType": TypeCode.TIMESTAMP,
+    "ByteType": TypeCode.TINYINT,
+    "UUIDType": TypeCode.UUID,
+    "IntegerType": TypeCode.VARINT,
+    "TimeUUIDType": TypeCode.TIMEUUID,
+    "SimpleDateType": TypeCode.DATE,
+    "TimeType": TypeCode.TIME,
+}
+_MARSHAL_TOKEN = re.compile(r"\s*([A-Za-z0-9_.$]+|[(),:])")
+
+
+def vector_parts(dtype: DataType) -> tuple[DataType, int] | None:
+    """The element type and dimension of a ``vector<t, n>`` (a custom type), else None."""
+    if dtype.code is not TypeCode.CUSTOM or not (dtype.custom_class or "").startswith(
+        _VECTOR_CLASS + "("
+    ):
+        return None
+    return _vector_cache(dtype.custom_class or "")
+
+
+@functools.lru_cache(maxsize=256)
+def _vector_cache(text: str) -> tuple[DataType, int] | None:
+    try:
+        parsed = parse_marshal_class(text)
+    except ValueError:
+        return None
+    return parsed.params[0], int(parsed.custom_class or "0")
+
+
+def parse_marshal_class(text: str) -> DataType:
+    """A type from its Cassandra marshal class string (``VectorType(FloatType,3)`` and the
+    types it may hold). A vector comes back as a CUSTOM type whose one param is the element
+    type and whose ``custom_class`` is the dimension; other types come back as themselves."""
+    tokens = _MARSHAL_TOKEN.findall(text)
+    dtype, end = _parse_marshal(tokens, 0)
+    if end != len(tokens):
+        raise ValueError(f"unexpected {tokens[end]!r} in {text!r}")
+    return dtype
+
+
+def _marshal_args(tokens: list[str], pos: int) -> tuple[list[str | DataType], int]:
+    if pos >= len(tokens) or tokens[pos] != "(":
+        raise ValueError("expected '('")
+    args: list[str | DataType] = []
+    pos += 1
+    while True:
+        if pos + 1 < len(tokens) and tokens[pos + 1] in (",", ")", ":"):
+            word = tokens[pos]
+            if tokens[pos + 1] == ":":  # a UDT field: hex name, then its type
+                field, pos = _parse_marshal(tokens, pos + 2)
+                args.append(word)
+                args.append(field)
+            elif word.split(".")[-1] in _MARSHAL_CODES:
+                args.append(DataType(_MARSHAL_CODES[word.split(".")[-1]]))
+                pos += 1
+            else:
+                args.append(word)
+                pos += 1
+        else:
+            arg, pos = _parse_marshal(tokens, pos)
+            args.append(arg)
+        if pos >= len(tokens):
+            raise ValueError("expected ')'")
+        if tokens[pos] == ")":
+            return args, pos + 1
+        if tokens[pos] != ",":
+            raise ValueError(f"expected ',' or ')', got {tokens[pos]!r}")
+        pos += 1
+
+
+def _parse_marshal(tokens: list[str], pos: int) -> tuple[DataType, int]:
+    if pos >= len(tokens):
+        raise ValueError("type ends too early")
+    name = tokens[pos].split(".")[-1]
+    if name in _MARSHAL_CODES:
+        return DataType(_MARSHAL_CODES[name]), pos + 1
+    args, pos = _marshal_args(tokens, pos + 1)
+    types = [a for a in args if isinstance(a, DataType)]
+    if name in ("FrozenType", "ReversedType") and len(types) == 1:
+        return types[0], pos
+    if name in ("ListType", "SetType", "MapType", "TupleType"):
+        code = {
+            "ListType": TypeCode.LIST,
+            "SetType": TypeCode.SET,
+            "MapType": TypeCode.MAP,
+            "TupleType": TypeCode.TUPLE,
+        }[name]
+        return DataType(code, tuple(types)), pos
+    if name == "VectorType" and len(args) == 2 and isinstance(args[1], str):
+        element = args[0]
+        if not isinstance(element, DataType):
+            raise ValueError("vector element must be a type")
+        return DataType(TypeCode.CUSTOM, (element,), custom_class=args[1]), pos
+    if name == "UserType" and len(args) >= 2:
+        keyspace, hex_name = str(args[0]), str(args[1])
+        fields = {
+            bytes.fromhex(str(args[i])).decode(): args[i + 1]
+            for i in range(2, len(args) - 1, 2)
+            if isinstance(args[i + 1], DataType)
+        }
+        return DataType.udt(keyspace, bytes.fromhex(hex_name).decode(), fields), pos  # type: ignore[arg-type]
+    raise ValueError(f"unknown marshal type {tokens[pos - 1]!r}")
 
 
 # --- parsing ----------------------------------------------------------------------------------

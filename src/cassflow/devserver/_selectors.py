@@ -17,6 +17,7 @@ from cassflow.cql import (
     CastSelector,
     ColumnSelector,
     CountRowsSelector,
+    FieldSelector,
     FunctionSelector,
     Literal,
     Select,
@@ -33,6 +34,7 @@ from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._functions import ScalarFunction, cast_function, overloads
 from cassflow.devserver._json_values import row_to_json, to_json
 from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
+from cassflow.devserver._select_fields import field_output
 from cassflow.devserver._values import Evaluator
 from cassflow.protocol import UNSET, ColumnSpec, DataType, TypeCode
 
@@ -117,6 +119,9 @@ class _Compiler:
             return self._writetime(selectable)
         if isinstance(selectable, CountRowsSelector):
             return Output("count", _BIGINT, _always, aggregate=count_rows())
+        if isinstance(selectable, FieldSelector):
+            name, dtype, compute = field_output(selectable, self.column)
+            return Output(name, dtype, compute)
         if isinstance(selectable, TermSelector):
             return self._term(selectable, expected, None)
         if isinstance(selectable, TypeHintSelector) and isinstance(

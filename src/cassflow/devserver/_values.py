@@ -38,6 +38,7 @@ from cassflow.cql import _literals as literals
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._functions import evaluate_call
 from cassflow.devserver._keycodec import clustering_key
+from cassflow.devserver._schema_types import cql_type, vector_parts
 from cassflow.protocol import UNSET, DataType, TypeCode, Value
 
 #: Cells are stored serialized as protocol v4+ clients send them (collections changed
@@ -58,7 +59,13 @@ _EPOCH_DAYS_OFFSET = 1 << 31
 
 def type_name(dtype: DataType) -> str:
     """The type as Cassandra names it in error messages."""
-    return dtype.cql()
+    return "vector<" + ", ".join(_vector_text(dtype)) + ">" if vector_parts(dtype) else dtype.cql()
+
+
+def _vector_text(dtype: DataType) -> tuple[str, str]:
+    parts = vector_parts(dtype)
+    assert parts is not None
+    return cql_type(parts[0], frozen=True), str(parts[1])
 
 
 def _invalid_constant(kind: str, text: str, receiver: str, dtype: DataType) -> InvalidRequestError:
@@ -143,6 +150,8 @@ class Evaluator:
         self, term: ListLiteral | SetLiteral | MapLiteral, dtype: DataType, receiver: str
     ) -> bytes:
         code = dtype.code
+        if isinstance(term, ListLiteral) and vector_parts(dtype) is not None:
+            return self._vector(term, dtype, receiver)
         if isinstance(term, MapLiteral) or (
             isinstance(term, SetLiteral) and not term.items and code is TypeCode.MAP
         ):
@@ -173,6 +182,24 @@ class Evaluator:
             element = self._element(item, element_type, receiver)
             elements[clustering_key([element], [element_type], [False])] = element
         return _join([elements[k] for k in sorted(elements)])
+
+    def _vector(self, term: ListLiteral, dtype: DataType, receiver: str) -> bytes:
+        element_type, dimension = vector_parts(dtype) or (dtype, 0)
+        if len(term.items) != dimension:
+            raise InvalidRequestError(
+                f"Invalid vector literal for {receiver} of type {type_name(dtype)}; expected "
+                f"{dimension} elements, but given {len(term.items)}"
+            )
+        elements = []
+        for item in term.items:
+            try:
+                elements.append(self._element(item, element_type, receiver))
+            except InvalidRequestError:
+                raise InvalidRequestError(
+                    f"Invalid vector literal for {receiver}: value {item.to_cql()} is not of "
+                    f"type {type_name(element_type)}"
+                ) from None
+        return join_vector(elements, element_type)
 
     def _element(self, term: Term, dtype: DataType, receiver: str) -> bytes:
         value = self.value(term, dtype, receiver)
@@ -342,6 +369,9 @@ def _duration(text: str) -> bytes:
 
 def validate(raw: bytes, dtype: DataType, receiver: str) -> None:
     """Refuse a bound value that does not deserialize as ``dtype`` (as Cassandra validates)."""
+    if vector_parts(dtype) is not None:
+        _validate_vector(raw, dtype)
+        return
     if not raw and dtype.code not in _TEXT and dtype.code is not TypeCode.BLOB:
         return  # an empty value is legal for most types (it reads back as null-ish EMPTY)
     try:
@@ -393,6 +423,107 @@ def split_collection(raw: bytes, dtype: DataType) -> list[Any]:
     return items
 
 
+def split_fields(raw: bytes, count: int) -> list[bytes | None]:
+    """The ``count`` serialized fields of a tuple or user type value (missing ones null)."""
+    fields: list[bytes | None] = []
+    pos = 0
+    while pos < len(raw) and len(fields) < count:
+        size = _INT32.unpack_from(raw, pos)[0]
+        pos += 4
+        if size < 0:
+            fields.append(None)
+            continue
+        fields.append(raw[pos : pos + size])
+        pos += size
+    return fields + [None] * (count - len(fields))
+
+
+def join_fields(fields: Sequence[bytes | None]) -> bytes:
+    """Inverse of :func:`split_fields` (every field written, nulls included)."""
+    return b"".join(_cell(f) for f in fields)
+
+
+# Serialized sizes of the fixed-width types: their vector elements carry no length.
+_FIXED_WIDTH = {
+    TypeCode.BIGINT: 8,
+    TypeCode.BOOLEAN: 1,
+    TypeCode.COUNTER: 8,
+    TypeCode.DOUBLE: 8,
+    TypeCode.FLOAT: 4,
+    TypeCode.INT: 4,
+    TypeCode.TIMESTAMP: 8,
+    TypeCode.UUID: 16,
+    TypeCode.TIMEUUID: 16,
+}
+
+
+def join_vector(elements: Sequence[bytes], element_type: DataType) -> bytes:
+    """A vector's bytes: fixed-width elements back to back, others each after its length
+    as an unsigned vint (``VectorType``'s serializer)."""
+    if element_type.code in _FIXED_WIDTH and not element_type.params:
+        return b"".join(elements)
+    return b"".join(_unsigned_vint(len(e)) + e for e in elements)
+
+
+def split_vector(raw: bytes, dtype: DataType) -> list[bytes]:
+    """The serialized elements of a vector value; ValueError names what is wrong."""
+    element_type, dimension = vector_parts(dtype) or (dtype, 0)
+    if not raw:
+        raise ValueError("Invalid empty vector value")
+    name = type_name(dtype)
+    width = _FIXED_WIDTH.get(element_type.code) if not element_type.params else None
+    elements: list[bytes] = []
+    pos = 0
+    for _ in range(dimension):
+        if width is None:
+            if pos >= len(raw):
+                raise ValueError(f"Not enough bytes to read a {name}")
+            size, pos = _read_unsigned_vint(raw, pos)
+        else:
+            size = width
+        if pos + size > len(raw):
+            raise ValueError(f"Not enough bytes to read a {name}")
+        elements.append(raw[pos : pos + size])
+        pos += size
+    if pos != len(raw):
+        raise ValueError(f"Unexpected {len(raw) - pos} extraneous bytes after {name} value")
+    return elements
+
+
+def _validate_vector(raw: bytes, dtype: DataType) -> None:
+    element_type = (vector_parts(dtype) or (dtype, 0))[0]
+    try:
+        elements = split_vector(raw, dtype)
+    except ValueError as exc:
+        raise InvalidRequestError(str(exc)) from None
+    for element in elements:
+        validate(element, element_type, "vector element")
+
+
+def _unsigned_vint(value: int) -> bytes:
+    # Cassandra's VIntCoding: the count of extra bytes is the number of leading 1 bits.
+    if value < 0x80:
+        return bytes([value])
+    size = (value.bit_length() + 6) // 7  # total bytes, 7 payload bits per extra byte
+    extra = size - 1
+    data = value.to_bytes(size, "big")
+    first = (0xFF << (8 - extra)) & 0xFF
+    return bytes([data[0] | first]) + data[1:]
+
+
+def _read_unsigned_vint(raw: bytes, pos: int) -> tuple[int, int]:
+    first = raw[pos]
+    extra = 0
+    while extra < 8 and first & (0x80 >> extra):
+        extra += 1
+    if pos + 1 + extra > len(raw):
+        raise ValueError("Not enough bytes to read a vint")
+    value = first & (0xFF >> extra) if extra < 8 else 0
+    for byte in raw[pos + 1 : pos + 1 + extra]:
+        value = (value << 8) | byte
+    return value, pos + 1 + extra
+
+
 def join_collection(items: Sequence[Any], dtype: DataType) -> bytes:
     """Inverse of :func:`split_collection`; sets and maps are kept sorted and unique."""
     if dtype.code is TypeCode.MAP:
@@ -410,10 +541,14 @@ __all__ = [
     "STORAGE_VERSION",
     "Evaluator",
     "join_collection",
+    "join_fields",
+    "join_vector",
     "literal_value",
     "parse_date",
     "parse_time",
     "parse_timestamp",
     "split_collection",
+    "split_fields",
+    "split_vector",
     "validate",
 ]
