@@ -3,9 +3,12 @@ object, values and keys written as Cassandra 4.1 writes them."""
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 
 import pytest
+from cassandra import FunctionFailure, InvalidRequest
 from cassandra.cluster import Session
 
 
@@ -68,3 +71,38 @@ def test_to_json_selector(session: Session, rich: str) -> None:
         '"a\\"b"',
     )
     assert session.execute(f"SELECT toJson(l) FROM {rich} WHERE k = 2").one()[0] == "null"
+
+
+def test_from_json_in_insert_update_and_where(session: Session, keyspace: str) -> None:
+    table = f"{keyspace}.fj"
+    session.execute(
+        f"CREATE TABLE {table} (k int PRIMARY KEY, l list<int>, m map<text, int>, t timestamp, "
+        "s text)"
+    )
+    session.execute(
+        f"INSERT INTO {table} (k, l, m, t) VALUES (1, fromJson('[1, 2]'), "
+        """fromJson('{"a": 1}'), fromJson('1614834367089'))"""
+    )
+    session.execute(f"""UPDATE {table} SET s = fromJson('"x"') WHERE k = fromJson('1')""")
+    row = session.execute(f"SELECT l, m, t, s FROM {table} WHERE k = 1").one()
+    assert tuple(row) == ([1, 2], {"a": 1}, datetime.datetime(2021, 3, 4, 5, 6, 7, 89000), "x")
+    prepared = session.prepare(f"INSERT INTO {table} (k, s) VALUES (?, fromJson(?))")
+    assert [c.name for c in prepared.column_metadata] == ["k", "arg0(system.fromjson)"]
+    session.execute(prepared, (2, '"y"'))
+    session.execute(prepared, (3, "null"))
+    values = {r.k: r.s for r in session.execute(f"SELECT k, s FROM {table}")}
+    assert (values[2], values[3]) == ("y", None)
+
+
+def test_from_json_errors(session: Session, keyspace: str) -> None:
+    table = f"{keyspace}.fe"
+    session.execute(f"CREATE TABLE {table} (k int PRIMARY KEY, l list<int>)")
+    with pytest.raises(FunctionFailure, match=re.escape("execution of 'system.fromjson[text]'")):
+        session.execute(f"""INSERT INTO {table} (k, l) VALUES (1, fromJson('[1, "a"]'))""")
+    with pytest.raises(FunctionFailure, match="Could not decode JSON string"):
+        session.execute(f"INSERT INTO {table} (k, l) VALUES (1, fromJson('[1,'))")
+    with pytest.raises(
+        InvalidRequest,
+        match=re.escape("fromJson() cannot be used in the selection clause of a SELECT statement"),
+    ):
+        session.execute(f"SELECT fromJson(l) FROM {table}")

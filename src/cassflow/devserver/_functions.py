@@ -12,6 +12,7 @@ named ``system.<name>(<args>)`` and casts ``cast(<arg> as <type>)``, as Cassandr
 from __future__ import annotations
 
 import decimal
+import json
 import math
 import struct
 import uuid
@@ -20,11 +21,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from cassflow.cql import FunctionCall, Term
-from cassflow.devserver._errors import InvalidRequestError
+from cassflow.devserver._errors import InvalidRequestError, RequestError
 from cassflow.devserver._json_values import java_number_text, text_value
 from cassflow.devserver._numbers import INT_FORMATS, NUMERIC, decode_number, encode_number
 from cassflow.devserver._schema_types import _NATIVE_BY_NAME as NATIVE_BY_NAME
-from cassflow.protocol import UNSET, DataType, TypeCode
+from cassflow.protocol import UNSET, DataType, ErrorMessage, FunctionFailure, TypeCode
 
 if TYPE_CHECKING:
     from cassflow.devserver._values import Evaluator
@@ -278,11 +279,56 @@ def cast_function(source: DataType, target: DataType) -> Callable[[bytes], bytes
 # --- calls in terms (WHERE, VALUES, SET) ----------------------------------------------------
 
 
+class FunctionFailureError(RequestError):
+    """Cassandra's FunctionExecutionException (code 0x1400) from a native function."""
+
+    def __init__(self, message: str, function: str, arg_types: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.function = function
+        self.arg_types = arg_types
+
+    def to_message(self) -> ErrorMessage:
+        return FunctionFailure(
+            message=str(self), keyspace="system", function=self.function, arg_types=self.arg_types
+        )
+
+
+def _from_json(text: bytes | None, dtype: DataType) -> bytes | None:
+    """``fromJson(text)`` for a receiver of type ``dtype`` (FromJsonFct)."""
+    # Imported here: _json_decode reads constants through _values, which calls this module.
+    from cassflow.devserver._json_decode import JsonValueError, from_json  # noqa: PLC0415
+
+    if text is None:
+        return None
+    document = text.decode("utf-8")
+    try:
+        parsed = json.loads(document)
+    except ValueError as exc:
+        raise FunctionFailureError(
+            f"Could not decode JSON string '{document}': {exc}", "fromjson", ("text",)
+        ) from None
+    try:
+        return from_json(parsed, dtype)
+    except (JsonValueError, InvalidRequestError) as exc:
+        raise FunctionFailureError(
+            "execution of 'system.fromjson[text]' failed: "
+            f"org.apache.cassandra.serializers.MarshalException: {exc}",
+            "fromjson",
+            ("text",),
+        ) from None
+
+
 def evaluate_call(
     evaluator: Evaluator, call: FunctionCall, dtype: DataType, receiver: str
 ) -> bytes | None:
     """The value of a function call used as a term for a receiver of type ``dtype``."""
     name = call.function.name.lower()
+    if name == "fromjson" and call.function.keyspace in (None, "system"):
+        if len(call.args) != 1:
+            raise InvalidRequestError(
+                f"fromJson() only accepts one argument (got {len(call.args)})"
+            )
+        return _from_json(_argument(evaluator, call.args[0], TEXT, name), dtype)
     candidates = overloads(name) if call.function.keyspace in (None, "system") else []
     if not candidates:
         raise InvalidRequestError(f"Unknown function {call.function.to_cql()} called")
@@ -324,6 +370,8 @@ def argument_receivers(
     name = call.function.name.lower()
     if name == "token":
         types: Sequence[DataType] = key_types
+    elif name == "fromjson":
+        types = [TEXT]
     else:
         fitting = [
             f
@@ -352,6 +400,7 @@ def _argument(evaluator: Evaluator, term: Term, dtype: DataType, name: str) -> b
 
 
 __all__ = [
+    "FunctionFailureError",
     "ScalarFunction",
     "argument_receivers",
     "cast_function",

@@ -231,6 +231,10 @@ class _Compiler:
             return self._token(selectable)
         if name == "tojson":
             return self._to_json(selectable)
+        if name == "fromjson":
+            raise InvalidRequestError(
+                "fromJson() cannot be used in the selection clause of a SELECT statement"
+            )
         if name == "count" and len(args) == 1 and _is_literal(args[0]):
             return Output("count", _BIGINT, _always, aggregate=count_rows())
         if name in AGGREGATES:
