@@ -287,3 +287,15 @@ def test_conditional_batch_refusals(lwt: Session, keyspace: str) -> None:
             "BEGIN BATCH USING TIMESTAMP 10 UPDATE t SET v = 1 WHERE k = 1 AND c = 1 IF v = 1; "
             "APPLY BATCH"
         )
+
+
+def test_static_only_insert_and_if_not_exists(lwt: Session) -> None:
+    lwt.execute("INSERT INTO t (k, s) VALUES (30, 5)")
+    row = lwt.execute("SELECT k, c, s, v FROM t WHERE k = 30").one()
+    assert tuple(row) == (30, None, 5, None)
+    with pytest.raises(InvalidRequest, match="Some clustering keys are missing: c"):
+        lwt.execute("INSERT INTO t (k, s, v) VALUES (30, 5, 1)")
+    assert _row(lwt.execute("INSERT INTO t (k, s) VALUES (31, 1) IF NOT EXISTS")) == (True,)
+    result = lwt.execute("INSERT INTO t (k, s) VALUES (31, 2) IF NOT EXISTS")
+    assert _row(result)[:4] == (False, 31, None, 1)
+    assert lwt.execute("SELECT s FROM t WHERE k = 31").one().s == 1

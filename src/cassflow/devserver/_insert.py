@@ -105,6 +105,8 @@ class InsertPlan:
     json: Term | None = None
     #: ``DEFAULT UNSET``: columns the JSON object leaves out are left as they are.
     default_unset: bool = False
+    #: Only static columns, no clustering: the partition's static row is all it writes.
+    static_only: bool = False
 
     def run(
         self, evaluator: Evaluator, storage: Storage, *, default_timestamp: int, now: int
@@ -129,10 +131,17 @@ class InsertPlan:
         if self.if_not_exists:
             pk_values = [_key_value(values[i], self.slots[i].column) for i in self.pk_slots]
             existing = read_cas_row(self.table, storage, pk_values, tok, pk, ck, now)
-            if existing.row is not None:
+            found = existing.static if self.static_only else existing.row
+            if found is not None:
                 return self._not_applied(existing)
         regular = self._cells(values, self.regular_slots)
         static = self._cells(values, self.static_slots) if self.static_slots else None
+        if self.static_only:
+            assert static is not None
+            storage.write(
+                self.table_id, tok, pk, STATIC_CK, static, timestamp=timestamp, ttl=ttl, now=now
+            )
+            return APPLIED
         # The row and its partition's static row land together; one write needs no savepoint.
         with storage.transaction() if static else contextlib.nullcontext():
             storage.write(
@@ -275,7 +284,14 @@ def plan_insert(statement: Insert, table: TableMetadata) -> InsertPlan:
         raise InvalidRequestError(f"Some partition key parts are missing: {', '.join(missing_pk)}")
     clustering = table.clustering_columns
     missing_ck = [c.name for c in clustering if c.name not in position]
-    if missing_ck:
+    kinds = {s.column.kind for s in slots}
+    # Only static columns and no clustering column: the INSERT writes the static row alone.
+    static_only = (
+        len(missing_ck) == len(clustering) > 0
+        and ColumnKind.STATIC in kinds
+        and ColumnKind.REGULAR not in kinds
+    )
+    if missing_ck and not static_only:
         raise InvalidRequestError(f"Some clustering keys are missing: {', '.join(missing_ck)}")
     using = statement.using
     return InsertPlan(
@@ -285,7 +301,7 @@ def plan_insert(statement: Insert, table: TableMetadata) -> InsertPlan:
         if_not_exists=statement.if_not_exists,
         slots=tuple(slots),
         pk_slots=tuple(position[c.name] for c in table.partition_key),
-        ck_slots=tuple(position[c.name] for c in clustering),
+        ck_slots=() if static_only else tuple(position[c.name] for c in clustering),
         ck_types=tuple(c.type for c in clustering),
         ck_desc=tuple(c.is_reversed for c in clustering),
         regular_slots=tuple(
@@ -298,6 +314,7 @@ def plan_insert(statement: Insert, table: TableMetadata) -> InsertPlan:
             using.timestamp is None and using.ttl is None and not table.options.default_time_to_live
         ),
         json=json_term,
+        static_only=static_only,
         default_unset=statement.default_unset,
     )
 
