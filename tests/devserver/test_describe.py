@@ -357,3 +357,43 @@ def test_describe_pages_by_rows_and_fails_a_page_after_a_schema_change(
     session.execute(f"CREATE TABLE {keyspace}.f (id int PRIMARY KEY)")
     with pytest.raises(InvalidRequest, match="The schema has changed since the previous page"):
         result.fetch_next_page()
+
+
+def test_describe_types_lists_and_orders_user_types_by_dependency(
+    session: Session, ks_session: Session, keyspace: str
+) -> None:
+    session.execute(f"CREATE TYPE {keyspace}.zaddr (street text, tags list<text>)")
+    session.execute(
+        f'CREATE TYPE {keyspace}.person (name text, home frozen<zaddr>, "Nick" tuple<int, text>)'
+    )
+    session.execute(
+        f"CREATE TABLE {keyspace}.t (id int PRIMARY KEY, p person, fp frozen<person>, "
+        "l list<frozen<zaddr>>)"
+    )
+    assert _rows(ks_session, "DESCRIBE TYPES") == [
+        {"keyspace_name": keyspace, "type": "type", "name": "person"},
+        {"keyspace_name": keyspace, "type": "type", "name": "zaddr"},
+    ]
+    person = (
+        f"CREATE TYPE {keyspace}.person (\n    name text,\n    home frozen<zaddr>,\n"
+        '    "Nick" frozen<tuple<int, text>>\n);'
+    )
+    assert _rows(session, f"DESCRIBE TYPE {keyspace}.person") == [
+        {"keyspace_name": keyspace, "type": "type", "name": "person", "create_statement": person}
+    ]
+    rows = _rows(session, f"DESCRIBE KEYSPACE {keyspace}")
+    # A type comes after the types it uses; then the tables.
+    assert [(r["type"], r["name"]) for r in rows] == [
+        ("keyspace", keyspace),
+        ("type", "zaddr"),
+        ("type", "person"),
+        ("table", "t"),
+    ]
+    assert rows[1]["create_statement"] == (
+        f"CREATE TYPE {keyspace}.zaddr (\n    street text,\n    tags list<text>\n);"
+    )
+    # Non-frozen collections and user types are multi-cell: after the single-cell columns.
+    assert rows[3]["create_statement"].startswith(
+        f"CREATE TABLE {keyspace}.t (\n    id int PRIMARY KEY,\n    fp frozen<person>,\n"
+        "    l list<frozen<zaddr>>,\n    p person\n) WITH "
+    )
