@@ -73,6 +73,17 @@ def test_every_type_round_trips(js: Session) -> None:
     assert row.fm == {"x": [1, 2]}
 
 
+def test_vector(js: Session) -> None:
+    js.execute("CREATE TABLE vec (k int PRIMARY KEY, e vector<float, 3>)")
+    js.execute('INSERT INTO vec JSON \'{"k": 1, "e": [1.0, 2.5, -3]}\'')
+    assert js.execute("SELECT e FROM vec WHERE k = 1").one().e == [1.0, 2.5, -3.0]
+    _refused(
+        js,
+        'INSERT INTO vec JSON \'{"k": 2, "e": [1.0]}\'',
+        "Error decoding JSON value for e: Expected 3 elements, but got 1",
+    )
+
+
 def test_timestamp_as_milliseconds(js: Session) -> None:
     js.execute('INSERT INTO t JSON \'{"k": 2, "c": "a", "ts": 86400000}\'')
     row = js.execute("SELECT ts FROM t WHERE k = 2 AND c = 'a'").one()

@@ -20,7 +20,8 @@ from typing import Any
 from cassflow.cql import Literal, LiteralKind
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._schema import TableMetadata
-from cassflow.devserver._values import join_collection, literal_value
+from cassflow.devserver._schema_types import vector_parts
+from cassflow.devserver._values import join_collection, join_vector, literal_value
 from cassflow.protocol import UNSET, DataType, TypeCode, Value
 
 _INT32 = struct.Struct(">i")
@@ -87,6 +88,8 @@ def from_json(obj: object, dtype: DataType) -> bytes | None:
     """The serialized value of the decoded JSON ``obj`` for type ``dtype`` (None: null)."""
     if obj is None:
         return None
+    if vector_parts(dtype) is not None:
+        return _vector(_nested(obj), dtype)
     code = dtype.code
     if code in (TypeCode.VARCHAR, TypeCode.ASCII):
         if not isinstance(obj, str):
@@ -198,6 +201,22 @@ def _sequence(obj: object, dtype: DataType) -> bytes:
         assert value is not None
         items.append(value)
     return join_collection(items, dtype)
+
+
+def _vector(obj: object, dtype: DataType) -> bytes:
+    element_type, dimension = vector_parts(dtype) or (dtype, 0)
+    if not isinstance(obj, list):
+        raise JsonValueError(f"Expected a list, but got a {_java_type(obj)}: {_shown(obj)}")
+    if len(obj) != dimension:
+        raise JsonValueError(f"Expected {dimension} elements, but got {len(obj)}")
+    elements = []
+    for element in obj:
+        if element is None:
+            raise JsonValueError("Invalid null element in vector")
+        value = from_json(element, element_type)
+        assert value is not None
+        elements.append(value)
+    return join_vector(elements, element_type)
 
 
 def _map(obj: object, dtype: DataType) -> bytes:
