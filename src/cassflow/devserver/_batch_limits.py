@@ -13,9 +13,9 @@ The size is measured on what the batch writes: :func:`recording` notes the rows 
 is asked to write while the batch runs, and :func:`batch_warnings` sizes them the way
 ``PartitionUpdate.dataSize`` does (16 bytes of timestamp, TTL and deletion time per cell
 plus its value, 20 per row for its liveness and deletion, 8 per partition update...).
-The dev server stores clustering keys encoded and non-frozen collections whole, so sizes
-come within a few bytes per row of Cassandra's, not to the byte. Table sets print in Java
-``HashSet`` order, as Cassandra's messages do.
+The dev server stores non-frozen collections whole (Cassandra: a cell per element) and
+range tombstone bounds encoded, so sizes come within a few bytes per row of Cassandra's.
+Table sets print in Java ``HashSet`` order, as Cassandra's messages do.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cassflow.devserver._errors import InvalidRequestError
-from cassflow.devserver._keycodec import STATIC_CK, CkRange
+from cassflow.devserver._keycodec import STATIC_CK, CkRange, KeyCodecError, decode_clustering_key
 from cassflow.devserver._schema import TableMetadata
 from cassflow.devserver._storage import Storage
 
@@ -215,12 +215,26 @@ def _update_size(table: TableMetadata, rows: Mapping[bytes, _Row], ranges: int) 
         static = has_clustering and ck == STATIC_CK
         static_written = static_written or static
         # A row whose liveness was not written carries LivenessInfo.EMPTY: 8 bytes too.
-        size += len(ck) + (row.liveness or _LIVENESS) + _DELETION
+        size += _clustering_size(table, ck) + (row.liveness or _LIVENESS) + _DELETION
         size += sum(row.cells.values())
         size += _DELETION * sum(1 for name in row.cells if name in multi_cell)
     if not static_written:
         size += _LIVENESS + _DELETION  # the empty static row
     return size
+
+
+def _clustering_size(table: TableMetadata, ck: bytes) -> int:
+    """``Clustering.dataSize``: the bytes of the clustering values."""
+    columns = table.clustering_columns
+    if not ck or not columns:
+        return 0
+    try:
+        values = decode_clustering_key(
+            ck, [c.type for c in columns], [c.is_reversed for c in columns]
+        )
+    except KeyCodecError:
+        return len(ck)
+    return sum(len(v) for v in values)
 
 
 def _plural(names: list[str]) -> str:
