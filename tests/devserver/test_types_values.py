@@ -195,3 +195,39 @@ def test_several_operations_on_one_collection_in_one_update(
     assert "Attempted to set an element on a list which is null" in _errors(
         session, f"UPDATE {ks}.c SET l[0] = 1 WHERE k = 2"
     )
+
+
+def test_batched_updates_of_one_collection_all_apply(session: Session, keyspace: str) -> None:
+    ks = keyspace
+    session.execute(f"CREATE TYPE {ks}.addr (street text, zip int)")
+    session.execute(
+        f"CREATE TABLE {ks}.b (k int PRIMARY KEY, s set<int>, m map<text, int>, "
+        "l list<int>, a addr)"
+    )
+    session.execute(
+        f"INSERT INTO {ks}.b (k, s, m, l) VALUES (1, {{1, 5, 9}}, {{'a': 1, 'b': 2}}, [1, 2])"
+    )
+    # The statements of a batch share one timestamp: each one's cells count, in any order.
+    session.execute(
+        f"""BEGIN BATCH
+        UPDATE {ks}.b SET s = s - {{9}} WHERE k = 1;
+        UPDATE {ks}.b SET s = s - {{1}} WHERE k = 1;
+        UPDATE {ks}.b SET a.zip = 3 WHERE k = 1;
+        UPDATE {ks}.b SET a.street = 'x' WHERE k = 1;
+        DELETE m['a'] FROM {ks}.b WHERE k = 1;
+        UPDATE {ks}.b SET m['c'] = 3 WHERE k = 1;
+        UPDATE {ks}.b SET l = l + [3] WHERE k = 1;
+        UPDATE {ks}.b SET l = l + [4] WHERE k = 1;
+        APPLY BATCH"""
+    )
+    row = session.execute(f"SELECT s, m, l, a FROM {ks}.b WHERE k = 1").one()
+    assert sorted(row.s) == [5]
+    assert dict(row.m) == {"b": 2, "c": 3}
+    assert row.l == [1, 2, 3, 4]
+    assert (row.a.street, row.a.zip) == ("x", 3)
+    # A deletion of the whole column shadows what the batch adds at its timestamp.
+    session.execute(
+        f"BEGIN BATCH DELETE s FROM {ks}.b WHERE k = 1; "
+        f"UPDATE {ks}.b SET s = s + {{7}} WHERE k = 1; APPLY BATCH"
+    )
+    assert session.execute(f"SELECT s FROM {ks}.b WHERE k = 1").one().s is None

@@ -290,6 +290,7 @@ def _apply_operations(
     regular: dict[str, bytes | None] = {}
     static: dict[str, bytes | None] = {}
     counters: dict[str, int] = {}
+    merged: set[str] = set()  # values computed from the stored ones
     grouped: dict[str, tuple[ColumnMetadata, list[Operation]]] = {}
     for op, column in zip(statement.operations, columns, strict=True):
         grouped.setdefault(column.name, (column, []))[1].append(op)
@@ -306,25 +307,25 @@ def _apply_operations(
         value = _new_value(ops, column, evaluator, current)
         if value is UNSET:
             continue
+        if current.was_read:
+            merged.add(column.name)
         target = static if column.kind is ColumnKind.STATIC else regular
         target[column.name] = value
     if counters:
         storage.add_counters(table_id, tok, pk, ck, counters, timestamp=options.timestamp)
-    if regular:
-        storage.write(
-            table_id, tok, pk, ck, regular, timestamp=options.timestamp, ttl=options.ttl, now=now
-        )
-    if static:
-        storage.write(
-            table_id,
-            tok,
-            pk,
-            STATIC_CK,
-            static,
-            timestamp=options.timestamp,
-            ttl=options.ttl,
-            now=now,
-        )
+    for row_ck, cells in ((ck, regular), (STATIC_CK, static)):
+        if cells:
+            storage.write(
+                table_id,
+                tok,
+                pk,
+                row_ck,
+                cells,
+                timestamp=options.timestamp,
+                ttl=options.ttl,
+                now=now,
+                merged=merged,
+            )
 
 
 def _counter_delta(op: Operation, column: ColumnMetadata, evaluator: Evaluator) -> int:
@@ -353,6 +354,11 @@ class _CurrentValue:
     now: int
     _value: bytes | None = None
     _read: bool = False
+
+    @property
+    def was_read(self) -> bool:
+        """Whether the new value was computed from the stored one."""
+        return self._read
 
     def get(self) -> bytes | None:
         if not self._read:
@@ -689,7 +695,16 @@ def _delete_columns(
             continue
         current = _current(storage, table_id, tok, pk, row_ck, column.name, now)
         value = _after_deletions(items, column, current, evaluator)
-        storage.write(table_id, tok, pk, row_ck, {column.name: value}, timestamp=timestamp, now=now)
+        storage.write(
+            table_id,
+            tok,
+            pk,
+            row_ck,
+            {column.name: value},
+            timestamp=timestamp,
+            now=now,
+            merged=(column.name,),
+        )
 
 
 def _after_deletions(

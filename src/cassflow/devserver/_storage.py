@@ -34,7 +34,7 @@ import operator
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -89,15 +89,27 @@ CREATE TABLE IF NOT EXISTS meta (
 _RANK: Final = (
     "CASE WHEN {t}.value IS NULL THEN 2 WHEN {t}.expires_at IS NOT NULL THEN 1 ELSE 0 END"
 )
-_UPSERT: Final = f"""
+_UPSERT_HEAD: Final = """
 INSERT INTO cells (tid, token, pk, ck, col, value, ts, expires_at, ttl)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (tid, token, pk, ck, col) DO UPDATE SET
     value = excluded.value, ts = excluded.ts, expires_at = excluded.expires_at, ttl = excluded.ttl
-WHERE (excluded.ts, {_RANK.format(t="excluded")}, ifnull(excluded.expires_at, 0),
+"""
+_UPSERT: Final = (
+    _UPSERT_HEAD
+    + f"""WHERE (excluded.ts, {_RANK.format(t="excluded")}, ifnull(excluded.expires_at, 0),
        ifnull(excluded.value, x''))
     > (cells.ts, {_RANK.format(t="cells")}, ifnull(cells.expires_at, 0), ifnull(cells.value, x''))
 """
+)
+# A cell whose new value already merges the stored one (a collection or user type read,
+# changed and written back) also replaces a live cell of the same timestamp, as the element
+# cells of one mutation would; a tombstone of the same timestamp still wins (it shadows them).
+_UPSERT_MERGED: Final = (
+    _UPSERT_HEAD
+    + """WHERE excluded.ts > cells.ts OR (excluded.ts = cells.ts AND cells.value IS NOT NULL)
+"""
+)
 _LIVE: Final = "value IS NOT NULL AND (expires_at IS NULL OR expires_at > ?)"
 
 _ROW_KEY: Final = operator.itemgetter(0, 1, 2)  # (token, pk, ck) of a cell from a scan
@@ -337,6 +349,7 @@ class Storage:
         ttl: int | None = None,
         row_marker: bool = False,
         now: int | None = None,
+        merged: Collection[str] = (),
     ) -> None:
         """Write cells of one row, all with ``timestamp`` (and ``ttl`` seconds, if not None/0).
 
@@ -344,7 +357,9 @@ class Storage:
         ``row_marker`` also writes the row marker (INSERT does; UPDATE does not), which keeps
         the row alive while its cells are null. Each cell is reconciled with the stored one
         as Cassandra does; the whole write is dropped if a partition, range or row deletion
-        with a timestamp >= ``timestamp`` covers the row.
+        with a timestamp >= ``timestamp`` covers the row. The ``merged`` columns hold values
+        computed from the stored ones (collection and user type operations): they also replace
+        a live cell of the same timestamp.
         """
         self._check_open()
         tid = self._tid(table_id)
@@ -363,16 +378,23 @@ class Storage:
         if not params:
             return
         if self._depth:
-            self._db.executemany(_UPSERT, params)
+            self._upsert(params, merged)
             return
         # The hot path of single-row writes: a plain transaction, no savepoint bookkeeping.
         self._db.execute("BEGIN")
         try:
-            self._db.executemany(_UPSERT, params)
+            self._upsert(params, merged)
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _upsert(self, params: Sequence[tuple[object, ...]], merged: Collection[str]) -> None:
+        if not merged:
+            self._db.executemany(_UPSERT, params)
+            return
+        self._db.executemany(_UPSERT, [p for p in params if p[4] not in merged])
+        self._db.executemany(_UPSERT_MERGED, [p for p in params if p[4] in merged])
 
     def delete_cells(
         self,
