@@ -176,3 +176,30 @@ def test_aliases_name_aggregate_columns(session: Session, grouped: str) -> None:
     result = session.execute(f"SELECT count(*) AS n, min(v) AS low FROM {grouped} WHERE p = 2")
     assert result.column_names == ["n", "low"]
     assert tuple(result.one()) == (2, 40)
+
+
+def test_functions_over_aggregates(session: Session, grouped: str) -> None:
+    result = session.execute(
+        f"SELECT cast(count(*) as int), toJson(max(v)), blobAsInt(intAsBlob(min(v))), "
+        f"CAST(avg(v) AS double) FROM {grouped} WHERE p = 1"
+    )
+    assert result.column_names == [
+        "cast(count as int)",
+        "system.tojson(system.max(v))",
+        "system.blobasint(system.intasblob(system.min(v)))",
+        "cast(system.avg(v) as double)",
+    ]
+    assert tuple(result.one()) == (3, "30", 10, 20.0)
+    with pytest.raises(
+        InvalidRequest,
+        match="aggregate functions cannot be used as arguments of aggregate functions",
+    ):
+        session.execute(f"SELECT max(sum(v)) FROM {grouped}")
+
+
+def test_aggregate_of_a_function(session: Session, grouped: str) -> None:
+    row = session.execute(
+        f"SELECT max(writetime(v)), sum(CAST(v AS bigint)) FROM {grouped} WHERE p = 2"
+    ).one()
+    assert row[0] > 0
+    assert row[1] == 90

@@ -120,10 +120,15 @@ class _Group:
 
     def result(self) -> tuple[bytes | None, ...]:
         first = self.first or (None,) * len(self.outs)
-        return tuple(
-            a.result() if a is not None else value
-            for a, value in zip(self.accumulators, first, strict=True)
-        )
+        values: list[bytes | None] = []
+        for output, accumulator, value in zip(self.outs, self.accumulators, first, strict=True):
+            if accumulator is None:
+                values.append(value)
+            elif output.finish is None:
+                values.append(accumulator.result())
+            else:
+                values.append(output.finish(accumulator.result()))
+        return tuple(values)
 
 
 def _value(row: Any, name: str) -> bytes | None:

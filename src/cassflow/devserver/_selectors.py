@@ -61,6 +61,8 @@ class Output:
     aggregate: Aggregate | None = None
     #: The column whose value this output is, unchanged (``*`` and plain column selectors).
     plain: str | None = None
+    #: Applied to an aggregate's result (``cast(count(*) as int)``, ``toJson(max(v))``).
+    finish: Callable[[bytes | None], bytes | None] | None = None
 
 
 def _plain(column: ColumnMetadata) -> Compute:
@@ -138,12 +140,13 @@ class _Compiler:
         )
 
     def scalar(self, selectable: Selectable, expected: DataType | None = None) -> Output:
-        """A selector used as a function argument: aggregates cannot be nested here."""
+        """A selector used as an argument of a function of several arguments: aggregates
+        are not supported there."""
         output = self.compile(selectable, expected)
         if output.aggregate is not None:
             raise InvalidRequestError(
-                f"The dev server does not support the selector {selectable.to_cql()} as a "
-                "function argument yet"
+                f"The dev server does not support the selector {selectable.to_cql()} beside "
+                "other arguments yet"
             )
         return output
 
@@ -207,20 +210,18 @@ class _Compiler:
         return Output(text, dtype, compute)
 
     def _cast(self, selectable: CastSelector) -> Output:
-        inner = self.scalar(selectable.selector)
+        inner = self.compile(selectable.selector)
         target = selectable.type.to_data_type()
         if inner.type == target:
             return inner  # Cassandra ignores a cast to the value's own type
         convert = cast_function(inner.type, target)
         if convert is None:
             raise InvalidRequestError(f"{inner.name} cannot be cast to {target.cql()}")
-        arg = inner.compute
 
-        def compute(row: Any, tok: int, pk: bytes) -> bytes | None:
-            value = arg(row, tok, pk)
+        def cast(value: bytes | None) -> bytes | None:
             return None if value is None else convert(value)
 
-        return Output(f"cast({inner.name} as {target.cql()})", target, compute)
+        return _applied(inner, f"cast({inner.name} as {target.cql()})", target, cast)
 
     def _function(self, selectable: FunctionSelector) -> Output:
         name = selectable.function.name.lower()
@@ -243,7 +244,11 @@ class _Compiler:
                     f"Invalid number of arguments in call to function system.{name}: 1 "
                     f"required but {len(args)} provided"
                 )
-            arg = self.scalar(args[0])
+            arg = self.compile(args[0])
+            if arg.aggregate is not None:
+                raise InvalidRequestError(
+                    "aggregate functions cannot be used as arguments of aggregate functions"
+                )
             function = aggregate(name, arg.type)
             return Output(
                 f"system.{name}({arg.name})",
@@ -266,13 +271,13 @@ class _Compiler:
             raise InvalidRequestError(
                 f"toJson() only accepts one argument (got {len(selectable.args)})"
             )
-        arg = self.scalar(selectable.args[0])
-        compute_arg, dtype = arg.compute, arg.type
+        arg = self.compile(selectable.args[0])
+        dtype = arg.type
 
-        def compute(row: Any, tok: int, pk: bytes) -> bytes | None:
-            return to_json(compute_arg(row, tok, pk), dtype).encode("utf-8")
+        def as_json(value: bytes | None) -> bytes | None:
+            return to_json(value, dtype).encode("utf-8")
 
-        return Output(f"system.tojson({arg.name})", _TEXT, compute)
+        return _applied(arg, f"system.tojson({arg.name})", _TEXT, as_json)
 
     def _scalar_function(self, selectable: FunctionSelector, name: str) -> Output:
         candidates = overloads(name)
@@ -285,7 +290,8 @@ class _Compiler:
                 f"Invalid number of arguments in call to function system.{name}: "
                 f"{len(candidates[0].arg_types)} required but {len(args)} provided"
             )
-        known = [None if _is_term(a) else self.scalar(a) for a in args]
+        compile_arg = self.compile if len(args) == 1 else self.scalar
+        known = [None if _is_term(a) else compile_arg(a) for a in args]
         chosen = [
             f
             for f in matching
@@ -305,14 +311,40 @@ class _Compiler:
         return _call(function, compiled, self.evaluator)
 
 
+def _applied(
+    arg: Output, name: str, dtype: DataType, fn: Callable[[bytes | None], bytes | None]
+) -> Output:
+    """``fn`` applied to ``arg``'s value: to each row's, or to an aggregate's result."""
+    if arg.aggregate is not None:
+        before = arg.finish
+
+        def finish(value: bytes | None) -> bytes | None:
+            return fn(value if before is None else before(value))
+
+        return Output(name, dtype, arg.compute, aggregate=arg.aggregate, finish=finish)
+    compute_arg = arg.compute
+
+    def compute(row: Any, tok: int, pk: bytes) -> bytes | None:
+        return fn(compute_arg(row, tok, pk))
+
+    return Output(name, dtype, compute)
+
+
 def _call(function: ScalarFunction, args: list[Output], evaluator: Evaluator) -> Output:
     impl = function.impl
+    name = function.column_name([a.name for a in args])
+    if len(args) == 1 and args[0].aggregate is not None:
+
+        def over_result(value: bytes | None) -> bytes | None:
+            return impl(evaluator.now_micros, [value])
+
+        return _applied(args[0], name, function.return_type, over_result)
     computes = [a.compute for a in args]
 
     def compute(row: Any, tok: int, pk: bytes) -> bytes | None:
         return impl(evaluator.now_micros, [c(row, tok, pk) for c in computes])
 
-    return Output(function.column_name([a.name for a in args]), function.return_type, compute)
+    return Output(name, function.return_type, compute)
 
 
 def _is_term(selectable: Selectable) -> bool:
@@ -326,7 +358,9 @@ def _is_literal(selectable: Selectable) -> bool:
 def _named(output: Output, selector: Selector) -> Output:
     if selector.alias is None:
         return output
-    return Output(selector.alias, output.type, output.compute, output.aggregate, output.plain)
+    return Output(
+        selector.alias, output.type, output.compute, output.aggregate, output.plain, output.finish
+    )
 
 
 def outputs(
