@@ -164,7 +164,10 @@ def test_blob_conversions(session: Session, typed: str) -> None:
 
 
 def test_function_argument_type_mismatch_is_refused(session: Session, typed: str) -> None:
-    with pytest.raises(InvalidRequest, match=re.escape("Invalid call to function system.todate")):
+    with pytest.raises(
+        InvalidRequest,
+        match=re.escape("Invalid call to function todate, none of its type signatures match"),
+    ):
         session.execute(f"SELECT toDate(i) FROM {typed}")
     with pytest.raises(InvalidRequest, match="Unknown function"):
         session.execute(f"SELECT nosuchfunction(i) FROM {typed}")

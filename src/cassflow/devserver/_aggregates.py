@@ -156,9 +156,15 @@ def aggregate(name: str, arg_type: DataType) -> Aggregate:
         result = _BIGINT if code is TypeCode.COUNTER else arg_type
         average = name == "avg"
         return Aggregate(name, result, lambda: _Sum(code, average))
+    accepted = sorted(NUMERIC if name in ("sum", "avg") else _NATIVE)
+    signatures = ", ".join(
+        f"system.{name} : ({t.name.lower()}) -> "
+        + ("bigint" if t is TypeCode.COUNTER else t.name.lower())
+        for t in accepted
+    )
     raise InvalidRequestError(
-        f"Invalid call to function system.{name}, none of its type signatures match "
-        f"(argument of type {arg_type.cql()})"
+        f"Invalid call to function {name}, none of its type signatures match (known type "
+        f"signatures: {signatures})"
     )
 
 

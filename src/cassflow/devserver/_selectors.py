@@ -298,10 +298,14 @@ class _Compiler:
             if all(k is None or k.type == t for k, t in zip(known, f.arg_types, strict=True))
         ]
         if not chosen:
-            types = ", ".join(k.type.cql() if k else "?" for k in known)
+            signatures = ", ".join(
+                f"system.{name} : ({', '.join(t.cql() for t in f.arg_types)}) -> "
+                f"{f.return_type.cql()}"
+                for f in candidates
+            )
             raise InvalidRequestError(
-                f"Invalid call to function system.{name}, none of its type signatures match "
-                f"(arguments of type {types})"
+                f"Invalid call to function {name}, none of its type signatures match (known "
+                f"type signatures: {signatures})"
             )
         function = chosen[0]
         compiled = [
