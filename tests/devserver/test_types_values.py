@@ -231,3 +231,32 @@ def test_batched_updates_of_one_collection_all_apply(session: Session, keyspace:
         f"UPDATE {ks}.b SET s = s + {{7}} WHERE k = 1; APPLY BATCH"
     )
     assert session.execute(f"SELECT s FROM {ks}.b WHERE k = 1").one().s is None
+
+
+def test_vectors_in_keys_order_element_by_element(session: Session, keyspace: str) -> None:
+    if TEST_HOSTS and not _cassandra_5(session):
+        pytest.skip("vector<> is a Cassandra 5 type")
+    ks = keyspace
+    session.execute(
+        f"CREATE TABLE {ks}.vk (k vector<int, 2>, c vector<float, 2>, t vector<text, 2>, "
+        "PRIMARY KEY (k, c, t))"
+    )
+    insert = session.prepare(f"INSERT INTO {ks}.vk (k, c, t) VALUES ([1, -2], ?, ?)")
+    for c, t in [
+        ([1.0, 2.0], ["b", ""]),
+        ([-1.0, 5.0], ["b", ""]),
+        ([0.0, -3.0], ["b", ""]),
+        ([1.0, -2.0], ["b", ""]),
+        ([1.0, 2.0], ["a", "zz"]),
+    ]:
+        session.execute(insert, (c, t))
+    rows = list(session.execute(f"SELECT c, t FROM {ks}.vk WHERE k = [1, -2]"))
+    assert [(r.c, r.t) for r in rows] == [
+        ([-1.0, 5.0], ["b", ""]),
+        ([0.0, -3.0], ["b", ""]),
+        ([1.0, -2.0], ["b", ""]),
+        ([1.0, 2.0], ["a", "zz"]),
+        ([1.0, 2.0], ["b", ""]),
+    ]
+    sliced = session.execute(f"SELECT c FROM {ks}.vk WHERE k = [1, -2] AND c > [0.0, 0.0]")
+    assert [r.c for r in sliced] == [[1.0, -2.0], [1.0, 2.0], [1.0, 2.0]]

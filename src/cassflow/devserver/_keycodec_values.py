@@ -16,6 +16,7 @@ tuples and UDTs) before empty before any value. Per type:
 * text, ascii, blob, inet, custom: unsigned bytes, ``00`` escaped as ``00 FF``, then ``00 00``.
 * varint: sign tag, magnitude length, magnitude; decimal: sign tag, decimal exponent, digits,
   terminator; negatives inverted. Numerically equal values (``1.0``/``1.00``) encode equally.
+* vector: one component per element, in the element type's order.
 * frozen list/set/map: one ``01`` + component per element (map: key then value), ``00`` to end;
   sets and maps sorted and deduplicated as Cassandra keeps them. tuple/UDT: one component per
   declared field, missing trailing fields being nulls.
@@ -29,6 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from cassflow.devserver._schema_types import vector_parts
+from cassflow.devserver._vectors import join_vector, split_vector
 from cassflow.errors import CassflowError
 from cassflow.protocol import DataType, TypeCode
 
@@ -455,6 +458,29 @@ def _tuple(fields: Sequence[ValueCodec]) -> ValueCodec:
     return ValueCodec(enc, dec)
 
 
+def _vector(element_type: DataType, dtype: DataType) -> ValueCodec:
+    # VectorType: element by element with the element type's order; the dimension is fixed,
+    # so the components need no terminator.
+    element = value_codec(element_type)
+    dimension = (vector_parts(dtype) or (dtype, 0))[1]
+
+    def enc(value: bytes) -> bytes:
+        try:
+            items = split_vector(value, dtype)
+        except ValueError as exc:
+            raise KeyCodecError(str(exc)) from None
+        return b"".join(encode_component(element, item) for item in items)
+
+    def dec(buf: bytes, pos: int) -> tuple[bytes, int]:
+        items: list[bytes] = []
+        for _ in range(dimension):
+            item, pos = read_component(element, buf, pos)
+            items.append(item or b"")
+        return join_vector(items, element_type), pos
+
+    return ValueCodec(enc, dec)
+
+
 _SIGNED_WIDTHS: Final = {
     TypeCode.TINYINT: 1,
     TypeCode.SMALLINT: 2,
@@ -475,6 +501,9 @@ def value_codec(dtype: DataType) -> ValueCodec:
     code = dtype.code
     if code in _SIGNED_WIDTHS:
         return _signed(dtype, _SIGNED_WIDTHS[code])
+    vector = vector_parts(dtype)
+    if vector is not None:
+        return _vector(vector[0], dtype)
     if code in _BYTE_ORDERED:
         return _BYTES_CODEC
     if code is TypeCode.DATE:
