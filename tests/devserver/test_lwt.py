@@ -299,3 +299,80 @@ def test_static_only_insert_and_if_not_exists(lwt: Session) -> None:
     result = lwt.execute("INSERT INTO t (k, s) VALUES (31, 2) IF NOT EXISTS")
     assert _row(result)[:4] == (False, 31, None, 1)
     assert lwt.execute("SELECT s FROM t WHERE k = 31").one().s == 1
+
+
+def _rows(result: object) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in result]  # type: ignore[attr-defined]
+
+
+def test_static_column_cas_as_cassandra_answers(lwt: Session) -> None:
+    """Cassandra's own static-column CAS cases (InsertUpdateIfConditionStaticsTest)."""
+    lwt.execute("CREATE TABLE sv (id int, k text, version int static, v text, PRIMARY KEY (id, k))")
+    lwt.execute("INSERT INTO sv (id, k, v) VALUES (1, 'foo', 'foo')")
+    result = lwt.execute("INSERT INTO sv (id, k, version) VALUES (1, 'foo', 1) IF NOT EXISTS")
+    assert _rows(result) == [(False, 1, "foo", None, "foo")]
+    # Only the partition key and statics: IF NOT EXISTS is about the static row.
+    assert _rows(lwt.execute("INSERT INTO sv (id, version) VALUES (1, 1) IF NOT EXISTS")) == [
+        (True,)
+    ]
+    assert _rows(lwt.execute("SELECT * FROM sv WHERE id = 1")) == [(1, "foo", 1, "foo")]
+
+    lwt.execute("INSERT INTO sv (id, version) VALUES (0, 0)")
+    applied = "UPDATE sv SET v = 'foo', version = 1 WHERE id = 0 AND k = 'k1' IF version = 0"
+    assert _rows(lwt.execute(applied)) == [(True,)]
+    refused = "UPDATE sv SET v = 'bar', version = 1 WHERE id = 0 AND k = 'k2' IF version = 0"
+    assert _rows(lwt.execute(refused)) == [(False, 1)]
+    lwt.execute("UPDATE sv SET v = 'bar', version = 2 WHERE id = 0 AND k = 'k2' IF version = 1")
+    assert _rows(lwt.execute("UPDATE sv SET version = 3 WHERE id = 0 IF version = 1")) == [
+        (False, 2)
+    ]
+
+    # A batch answers with the full primary key; a static-only condition shows the first row.
+    batch = (
+        "BEGIN BATCH UPDATE sv SET v = 'foobar' WHERE id = 0 AND k = 'k1'; "
+        "UPDATE sv SET v = 'barfoo' WHERE id = 0 AND k = 'k2'; "
+        "UPDATE sv SET version = 3 WHERE id = 0 IF version = {}; APPLY BATCH"
+    )
+    assert _rows(lwt.execute(batch.format(1))) == [(False, 0, "k1", 2)]
+    assert _rows(lwt.execute(batch.format(2))) == [(True,)]
+    result = lwt.execute(
+        "BEGIN BATCH UPDATE sv SET version = 4 WHERE id = 0 IF version = 3; "
+        "UPDATE sv SET v = 'row1' WHERE id = 0 AND k = 'k1' IF v = 'foo'; "
+        "UPDATE sv SET v = 'row2' WHERE id = 0 AND k = 'k2' IF v = 'bar'; APPLY BATCH"
+    )
+    assert list(result.column_names) == ["[applied]", "id", "k", "version", "v"]
+    assert _rows(result) == [(False, 0, "k1", 3, "foobar"), (False, 0, "k2", 3, "barfoo")]
+
+    both = (
+        "BEGIN BATCH INSERT INTO sv (id, k, v) VALUES (5, 'k2', 'val2') IF NOT EXISTS; "
+        "INSERT INTO sv (id, k, v) VALUES (5, 'k3', 'val3') IF NOT EXISTS; APPLY BATCH"
+    )
+    lwt.execute("INSERT INTO sv (id, k, v) VALUES (5, 'k2', 'val2')")
+    assert _rows(lwt.execute(both)) == [(False, 5, "k2", None, "val2")]
+    twice = (
+        "BEGIN BATCH UPDATE sv SET v = 'a' WHERE id = 5 AND k = 'k2' IF v = 'x'; "
+        "UPDATE sv SET v = 'b' WHERE id = 5 AND k = 'k2' IF v = 'y'; APPLY BATCH"
+    )
+    assert _rows(lwt.execute(twice)) == [(False, 5, "k2", "val2")]
+
+
+@pytest.mark.parametrize(
+    ("statement", "kind"),
+    [
+        ("UPDATE t SET s = 1 WHERE k = 1 AND c = 1 IF s = 1", "UPDATE"),
+        ("UPDATE t SET s = 1 WHERE k = 1 AND c = 1", "UPDATE"),
+        ("DELETE s FROM t WHERE k = 1 AND c = 1 IF s = 1", "DELETE"),
+    ],
+)
+def test_static_only_statements_name_no_clustering_key(
+    lwt: Session, statement: str, kind: str
+) -> None:
+    message = (
+        "Invalid restrictions on clustering columns since the "
+        f"{kind} statement modifies only static columns"
+    )
+    with pytest.raises(InvalidRequest, match=message):
+        lwt.execute(statement)
+    # With a condition on a regular column the row is named, and that is allowed.
+    lwt.execute("INSERT INTO t (k, c, v) VALUES (1, 1, 1)")
+    assert _row(lwt.execute("UPDATE t SET s = 1 WHERE k = 1 AND c = 1 IF v = 1")) == (True,)

@@ -151,8 +151,22 @@ def evaluate_conditional_batch(items: Sequence[BatchItem], storage: Storage, now
     else:
         columns = tuple(dict.fromkeys([*table.primary_key, *named]))
     fetched = read_columns(table, [i.statement for i in items if is_conditional(i.statement)])
-    present = [r for r in rows if r.ck != STATIC_CK or not table.clustering_columns]
-    return CasResult(False, columns, failure_rows(table, columns, present or rows, fetched))
+    regular = [r for r in rows if r.ck != STATIC_CK or not table.clustering_columns]
+    if not regular:
+        # Only static conditions: Cassandra's CAS read is the partition's first live row.
+        regular = [_first_row(table, storage, rows[0], now)]
+    return CasResult(False, columns, failure_rows(table, columns, regular, fetched))
+
+
+def _first_row(table: TableMetadata, storage: Storage, static: CasRow, now: int) -> CasRow:
+    rows = storage.read_partition(str(table.id), static.tok, static.pk, now=now)
+    try:
+        first = next((r for r in rows if r.ck != STATIC_CK), None)
+    finally:
+        rows.close()  # type: ignore[attr-defined]
+    if first is None:
+        return static
+    return read_cas_row(table, storage, static.pk_values, static.tok, static.pk, first.ck, now)
 
 
 def _condition_kind(statement: Modification) -> str:

@@ -456,37 +456,41 @@ def failure_rows(
     targets: Sequence[CasRow],
     fetched: set[str],
 ) -> tuple[tuple[bytes | None, ...], ...]:
-    """The current rows a failed conditional statement shows, one per existing row."""
-    rows: list[tuple[bytes | None, ...]] = []
-    seen: set[bytes] = set()
-    for target in sorted(targets, key=lambda t: t.ck):
-        if target.ck in seen:
-            continue
-        seen.add(target.ck)
-        static_content = target.static is not None and any(
-            n in target.static.cells for n in fetched if _kind(table, n) is ColumnKind.STATIC
-        )
-        if target.row is None and not static_content:
-            continue
-        keys: dict[str, bytes | None] = dict(
-            zip([c.name for c in table.partition_key], target.pk_values, strict=True)
-        )
-        if target.row is not None:
-            keys.update(
-                zip([c.name for c in table.clustering_columns], target.ck_values, strict=True)
-            )
-        out: list[bytes | None] = []
-        for column in columns:
-            if column.is_primary_key:
-                out.append(keys.get(column.name))
-            elif column.name not in fetched:
-                out.append(None)
-            elif column.kind is ColumnKind.STATIC:
-                out.append(_cell(target.static, column.name))
-            else:
-                out.append(_cell(target.row, column.name))
-        rows.append(tuple(out))
-    return tuple(rows)
+    """The current rows a failed conditional statement shows: one per existing row read, in
+    clustering order; when none exists, the partition's static row alone if it has fetched
+    content (Cassandra's answer for a partition with no matching row)."""
+    unique = {t.ck: t for t in targets}
+    existing = [unique[ck] for ck in sorted(unique) if unique[ck].row is not None]
+    if existing:
+        return tuple(_failure_row(table, columns, t, fetched) for t in existing)
+    for target in unique.values():
+        static = target.static
+        if static is not None and any(
+            n in static.cells for n in fetched if _kind(table, n) is ColumnKind.STATIC
+        ):
+            return (_failure_row(table, columns, target, fetched),)
+    return ()
+
+
+def _failure_row(
+    table: TableMetadata, columns: Sequence[ColumnMetadata], target: CasRow, fetched: set[str]
+) -> tuple[bytes | None, ...]:
+    keys: dict[str, bytes | None] = dict(
+        zip([c.name for c in table.partition_key], target.pk_values, strict=True)
+    )
+    if target.row is not None:
+        keys.update(zip([c.name for c in table.clustering_columns], target.ck_values, strict=True))
+    out: list[bytes | None] = []
+    for column in columns:
+        if column.is_primary_key:
+            out.append(keys.get(column.name))
+        elif column.name not in fetched:
+            out.append(None)
+        elif column.kind is ColumnKind.STATIC:
+            out.append(_cell(target.static, column.name))
+        else:
+            out.append(_cell(target.row, column.name))
+    return tuple(out)
 
 
 def statement_result(

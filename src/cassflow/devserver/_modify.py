@@ -194,6 +194,7 @@ def update(
     restrictions = analyze(
         table, statement.where, evaluator, allow_filtering=False, for_select=False
     )
+    _check_static_only(statement, table, columns, restrictions)
     target = _target(table, restrictions, statics_only=statics_only, deleting_rows=False)
     options = write_options(statement.using, table, evaluator, default_timestamp)
     with storage.transaction():
@@ -222,15 +223,39 @@ def target_of(
         statics_only = all(
             c.kind is ColumnKind.STATIC for c in columns
         ) and not _regular_conditions(statement, table)
+        _check_static_only(statement, table, columns, restrictions)
         return _target(table, restrictions, statics_only=statics_only, deleting_rows=False), (
             restrictions
         )
     columns = [_column(table, d.column) for d in statement.deletions]
     statics_only = bool(columns) and all(c.kind is ColumnKind.STATIC for c in columns)
+    _check_static_only(statement, table, columns, restrictions)
     if is_conditional(statement):
         _check_conditional_delete(statement, table, columns, restrictions)
     target = _target(table, restrictions, statics_only=statics_only, deleting_rows=not columns)
     return target, restrictions
+
+
+def _check_static_only(
+    statement: Update | Delete,
+    table: TableMetadata,
+    columns: Sequence[ColumnMetadata],
+    restrictions: Restrictions,
+) -> None:
+    """A statement that modifies (and tests) only static columns names no clustering key:
+    Cassandra takes one that does for a mistake."""
+    touched = [*columns, *condition_columns(statement, table)]
+    if not touched or any(c.kind is not ColumnKind.STATIC for c in touched):
+        return
+    restricted = restrictions.clustering_prefix or (
+        restrictions.lower is not None or restrictions.upper is not None
+    )
+    if restricted:
+        kind = "UPDATE" if isinstance(statement, Update) else "DELETE"
+        raise InvalidRequestError(
+            "Invalid restrictions on clustering columns since the "
+            f"{kind} statement modifies only static columns"
+        )
 
 
 def _regular_conditions(statement: Update | Delete, table: TableMetadata) -> bool:
@@ -598,6 +623,7 @@ def delete(
     restrictions = analyze(
         table, statement.where, evaluator, allow_filtering=False, for_select=False
     )
+    _check_static_only(statement, table, columns, restrictions)
     if conditional:
         _check_conditional_delete(statement, table, columns, restrictions)
     target = _target(table, restrictions, statics_only=statics_only, deleting_rows=not columns)
