@@ -4,12 +4,16 @@ object, values and keys written as Cassandra 4.1 writes them."""
 from __future__ import annotations
 
 import datetime
+import decimal
 import json
 import re
+import struct
 
 import pytest
 from cassandra import FunctionFailure, InvalidRequest
 from cassandra.cluster import Session
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 
 @pytest.fixture
@@ -106,3 +110,61 @@ def test_from_json_errors(session: Session, keyspace: str) -> None:
         match=re.escape("fromJson() cannot be used in the selection clause of a SELECT statement"),
     ):
         session.execute(f"SELECT fromJson(l) FROM {table}")
+
+
+def test_select_json_output_reads_back_through_insert_json(session: Session, rich: str) -> None:
+    copy = rich + "_copy"
+    session.execute(
+        f'CREATE TABLE {copy} (k int, c text, "Mixed" int, f float, d double, m decimal, '
+        "ts timestamp, dt date, tm time, u uuid, b blob, bo boolean, ip inet, "
+        "l list<int>, s set<text>, mp map<int, text>, tp frozen<tuple<int, text>>, "
+        "PRIMARY KEY (k, c))"
+    )
+    for (document,) in session.execute(f"SELECT JSON * FROM {rich}"):
+        session.execute(f"INSERT INTO {copy} JSON %s", (document,))
+    original = sorted(tuple(r) for r in session.execute(f"SELECT * FROM {rich}"))
+    copied = sorted(tuple(r) for r in session.execute(f"SELECT * FROM {copy}"))
+    assert copied == original
+
+
+def test_json_of_nested_and_special_values(session: Session, keyspace: str) -> None:
+    table = f"{keyspace}.nj"
+    session.execute(
+        f"CREATE TABLE {table} (k int PRIMARY KEY, fl frozen<list<frozen<set<int>>>>, "
+        "mk map<frozen<list<int>>, boolean>, dn double, e blob, big varint, neg decimal)"
+    )
+    session.execute(
+        f"INSERT INTO {table} (k, fl, mk, dn, e, big, neg) VALUES (1, [{{2, 1}}, {{}}], "
+        "{[1, 2]: true}, NaN, 0x, 123456789012345678901234567890, -0.5e-10)"
+    )
+    document = session.execute(f"SELECT JSON fl, mk, dn, e, big, neg FROM {table}").one()[0]
+    assert document == (
+        '{"fl": [[1, 2], []], "mk": {"[1, 2]": true}, "dn": null, "e": "0x", '
+        '"big": 123456789012345678901234567890, "neg": -5E-11}'
+    )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(width=32, allow_nan=False, allow_infinity=False),
+    st.decimals(allow_nan=False, allow_infinity=False, places=None),
+)
+def test_json_numbers_read_back_exactly(
+    session: Session, keyspace: str, double: float, single: float, exact: decimal.Decimal
+) -> None:
+    session.execute(
+        f"CREATE TABLE IF NOT EXISTS {keyspace}.nums "
+        "(k int PRIMARY KEY, d double, f float, m decimal)"
+    )
+    # Prepared: the driver's text encoding of a Decimal goes through a float.
+    insert = session.prepare(f"INSERT INTO {keyspace}.nums (k, d, f, m) VALUES (0, ?, ?, ?)")
+    session.execute(insert, (double, single, exact))
+    document = session.execute(f"SELECT JSON d, f, m FROM {keyspace}.nums WHERE k = 0").one()[0]
+    parsed = json.loads(document, parse_float=decimal.Decimal, parse_int=decimal.Decimal)
+    assert float(parsed["d"]) == double
+    # A float's shortest digits name it among floats: read back as a float, it is the same.
+    assert struct.unpack(">f", struct.pack(">f", float(parsed["f"])))[0] == single
+    assert parsed["m"] == exact
