@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cassandra.cluster import Session
-from cassandra.util import Duration
+from cassandra.util import Duration, SortedSet
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +26,7 @@ class T:
     name: str = ""
     fields: tuple[str, ...] = ()
 
-    def cql(self, *, top: bool = False) -> str:
+    def cql(self) -> str:
         """The type as a column or a nested type declares it (nested ones frozen)."""
         if self.kind in ("list", "set", "map"):
             inner = f"{self.kind}<{', '.join(p.cql() for p in self.params)}>"
@@ -109,13 +109,26 @@ def _normal(value: Any) -> Any:
     """Driver values in comparable form: sets and maps as Python ones, UDTs as tuples."""
     if isinstance(value, Mapping):
         return {k: _normal(v) for k, v in value.items()}
-    if isinstance(value, Set):
+    if isinstance(value, Set | SortedSet):
         return {_normal(v) for v in value}
     if isinstance(value, tuple):
         return tuple(_normal(v) for v in value)
     if isinstance(value, list):
         return [_normal(v) for v in value]
     return value
+
+
+def _key(value: Any) -> str:
+    """A text equal for equal values whatever the order of set elements and map entries."""
+    value = _normal(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(sorted(f"{_key(k)}: {_key(v)}" for k, v in value.items())) + "}"
+    if isinstance(value, set):
+        return "{" + ", ".join(sorted(_key(v) for v in value)) + "}"
+    if isinstance(value, tuple | list):
+        inner = ", ".join(_key(v) for v in value)
+        return f"({inner})" if isinstance(value, tuple) else f"[{inner}]"
+    return repr(value)
 
 
 @settings(
@@ -137,4 +150,40 @@ def test_random_nested_types_round_trip(session: Session, keyspace: str, data: A
         session.execute(insert, (k, value))
     rows = {r.k: r.v for r in session.execute(f"SELECT k, v FROM {keyspace}.{table}")}
     assert {k: _normal(v) for k, v in rows.items()} == {k: _normal(v) for k, v in enumerate(values)}
+    session.execute(f"DROP TABLE {keyspace}.{table}")
+
+
+def _keyable(t: T) -> bool:
+    return t.kind != "duration" and all(_keyable(p) for p in t.params)
+
+
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_random_nested_types_round_trip_as_clustering_keys(
+    session: Session, keyspace: str, data: Any
+) -> None:
+    key_type = data.draw(_TYPES.filter(_keyable), label="type")
+    for udt in key_type.user_types():
+        fields = ", ".join(f"{f} {p.cql()}" for f, p in zip(udt.fields, udt.params, strict=True))
+        session.execute(f"CREATE TYPE {keyspace}.{udt.name} ({fields})")
+    table = f"t{next(_names)}"
+    session.execute(
+        f"CREATE TABLE {keyspace}.{table} (k int, c {key_type.cql()}, v int, PRIMARY KEY (k, c))"
+    )
+    drawn = data.draw(st.lists(_values(key_type), min_size=1, max_size=4), label="values")
+    distinct = {_key(v): v for v in drawn}  # one row per key value
+    insert = session.prepare(f"INSERT INTO {keyspace}.{table} (k, c, v) VALUES (0, ?, ?)")
+    for i, value in enumerate(distinct.values()):
+        session.execute(insert, (value, i))
+    select = session.prepare(f"SELECT c, v FROM {keyspace}.{table} WHERE k = 0 AND c = ?")
+    for i, value in enumerate(distinct.values()):
+        row = session.execute(select, (value,)).one()
+        assert row is not None
+        assert (_normal(row.c), row.v) == (_normal(value), i)
+    rows = list(session.execute(f"SELECT c FROM {keyspace}.{table} WHERE k = 0"))
+    assert sorted(_key(r.c) for r in rows) == sorted(distinct)
     session.execute(f"DROP TABLE {keyspace}.{table}")
