@@ -5,6 +5,7 @@ back), field selection, and setting or deleting a field of a non-frozen UDT colu
 from __future__ import annotations
 
 from collections import namedtuple
+from pathlib import Path
 
 import pytest
 from cassandra import InvalidRequest
@@ -265,3 +266,40 @@ def test_altered_type_reads_old_values_with_new_fields(session: Session, keyspac
     assert (rows[1].street, rows[1].code, rows[1].city) == ("s", 1, None)
     assert (rows[2].street, rows[2].code, rows[2].city) == (None, 2, "c")
     assert session.execute(f"SELECT a.code FROM {ks}.t WHERE k = 1").one()[0] == 1
+
+
+@pytest.mark.devserver_only
+def test_types_and_their_values_survive_a_restart(tmp_path: Path) -> None:
+    from cassflow.devserver import DevServer
+
+    for attempt in range(2):
+        with DevServer(data_dir=tmp_path) as server:
+            cluster = connect(([server.host], server.port))
+            try:
+                session = cluster.connect()
+                if attempt == 0:
+                    session.execute(
+                        "CREATE KEYSPACE ks WITH replication = "
+                        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+                    )
+                    session.execute("CREATE TYPE ks.addr (street text, zip int)")
+                    session.execute("CREATE TYPE ks.person (name text, home frozen<addr>)")
+                    session.execute(
+                        "CREATE TABLE ks.t (k frozen<addr> PRIMARY KEY, p person, "
+                        "v vector<float, 2>)"
+                    )
+                    session.execute(
+                        "INSERT INTO ks.t (k, p, v) VALUES ({street: 's', zip: 1}, "
+                        "{name: 'n', home: {zip: 2}}, [1.5, 2.5])"
+                    )
+                    continue
+                types = cluster.metadata.keyspaces["ks"].user_types
+                assert types["person"].field_types == ["text", "frozen<addr>"]
+                row = session.execute("SELECT k, p, v FROM ks.t").one()
+                assert (row.k.street, row.k.zip) == ("s", 1)
+                assert (row.p.name, row.p.home.zip) == ("n", 2)
+                assert row.v == [1.5, 2.5]
+                session.execute("UPDATE ks.t SET p.name = 'm' WHERE k = {street: 's', zip: 1}")
+                assert session.execute("SELECT p.name FROM ks.t").one()[0] == "m"
+            finally:
+                cluster.shutdown()
