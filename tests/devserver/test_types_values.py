@@ -37,7 +37,10 @@ def test_tuples_literal_bound_and_in_keys(session: Session, keyspace: str) -> No
     assert rows[0].v == (9, None, None)
     literal = list(session.execute(f"SELECT c FROM {ks}.t WHERE k = (1, 'a') AND c >= (1, 0)"))
     assert [r.c for r in literal] == [(2, 0), (1, 2)]
-    assert "Invalid tuple literal for v: too many elements" in _errors(
+    assert (
+        "Invalid tuple literal for v: too many elements. Type frozen<tuple<int, "
+        "frozen<list<text>>, frozen<tuple<int, int>>>> expects 3 but got 4"
+    ) in _errors(
         session, f"INSERT INTO {ks}.t (k, c, v) VALUES ((1, 'a'), (1, 1), (1, ['x'], (1, 1), 4))"
     )
 

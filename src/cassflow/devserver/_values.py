@@ -211,11 +211,13 @@ class Evaluator:
 
     def _tuple(self, term: TupleLiteral, dtype: DataType, receiver: str) -> bytes:
         if dtype.code is not TypeCode.TUPLE:
-            raise InvalidRequestError(f"Invalid tuple literal for {receiver} of type {dtype.cql()}")
+            raise InvalidRequestError(
+                f"Invalid tuple type literal for {receiver} of type {type_name(dtype)}"
+            )
         if len(term.items) > len(dtype.params):
             raise InvalidRequestError(
                 f"Invalid tuple literal for {receiver}: too many elements. Type "
-                f"{dtype.cql()} expects {len(dtype.params)} but got {len(term.items)}"
+                f"{cql_type(dtype)} expects {len(dtype.params)} but got {len(term.items)}"
             )
         parts = []
         for item, item_type in zip(term.items, dtype.params, strict=False):
