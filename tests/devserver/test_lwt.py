@@ -376,3 +376,44 @@ def test_static_only_statements_name_no_clustering_key(
     # With a condition on a regular column the row is named, and that is allowed.
     lwt.execute("INSERT INTO t (k, c, v) VALUES (1, 1, 1)")
     assert _row(lwt.execute("UPDATE t SET s = 1 WHERE k = 1 AND c = 1 IF v = 1")) == (True,)
+
+
+@pytest.mark.parametrize(
+    ("statement", "level", "message"),
+    [
+        (
+            "UPDATE t SET v = 1 WHERE k = 40 AND c = 1",
+            ConsistencyLevel.SERIAL,
+            "You must use conditional updates for serializable writes",
+        ),
+        (
+            "UPDATE t SET v = 1 WHERE k = 40 AND c = 1 IF EXISTS",
+            ConsistencyLevel.LOCAL_SERIAL,
+            "LOCAL_SERIAL is not supported as conditional update commit consistency",
+        ),
+        (
+            "UPDATE cnt SET n = n + 1 WHERE k = 1",
+            ConsistencyLevel.ANY,
+            "Consistency level ANY is not yet supported for counter table cnt",
+        ),
+    ],
+)
+def test_consistency_levels_refused_for_writes(
+    lwt: Session, statement: str, level: int, message: str
+) -> None:
+    with pytest.raises(InvalidRequest, match=message):
+        lwt.execute(SimpleStatement(statement, consistency_level=level))
+
+
+def test_consistency_levels_of_conditional_writes(lwt: Session) -> None:
+    batch = BatchStatement(consistency_level=ConsistencyLevel.SERIAL)
+    batch.add("UPDATE t SET v = 1 WHERE k = 40 AND c = 1 IF EXISTS")
+    with pytest.raises(InvalidRequest, match="SERIAL is not supported as conditional update"):
+        lwt.execute(batch)
+    # ANY commits a conditional write, and serial reads are accepted.
+    any_commit = SimpleStatement(
+        "INSERT INTO t (k, c, v) VALUES (40, 1, 2) IF NOT EXISTS",
+        consistency_level=ConsistencyLevel.ANY,
+        serial_consistency_level=ConsistencyLevel.LOCAL_SERIAL,
+    )
+    assert _row(lwt.execute(any_commit)) == (True,)

@@ -35,12 +35,21 @@ from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
 from cassflow.devserver._schema_types import contains
 from cassflow.devserver._storage import Row, Storage
 from cassflow.devserver._values import Evaluator, split_collection
-from cassflow.protocol import UNSET, ColumnSpec, DataType, RowsMetadata, RowsResult, TypeCode
+from cassflow.protocol import (
+    UNSET,
+    ColumnSpec,
+    Consistency,
+    DataType,
+    RowsMetadata,
+    RowsResult,
+    TypeCode,
+)
 
 _APPLIED = DataType(TypeCode.BOOLEAN)
 _EMPTY_COLLECTION = b"\x00\x00\x00\x00"
 _SLICES = (Operator.LT, Operator.LTE, Operator.GT, Operator.GTE)
 _COLLECTIONS = (TypeCode.LIST, TypeCode.SET, TypeCode.MAP)
+_SERIAL_LEVELS = (Consistency.SERIAL, Consistency.LOCAL_SERIAL)
 
 Modification = Insert | Update | Delete
 
@@ -135,6 +144,39 @@ def condition_columns(statement: Modification, table: TableMetadata) -> list[Col
     ordered = [c for c in columns if c.kind is not ColumnKind.STATIC]
     ordered += [c for c in columns if c.kind is ColumnKind.STATIC]
     return list(dict.fromkeys(ordered))
+
+
+def check_write_consistency(
+    table: TableMetadata,
+    conditional: bool,
+    consistency: Consistency,
+    serial: Consistency | None,
+) -> None:
+    """Cassandra's consistency checks of a write: serial levels are for conditional writes'
+    reads only (``validateForCas``/``validateForCasCommit``/``validateForWrite``), and a
+    counter write takes neither ANY nor a serial level."""
+    if conditional:
+        if serial is not None and serial not in _SERIAL_LEVELS:
+            raise InvalidRequestError(
+                "Invalid consistency for conditional update. Must be one of SERIAL or LOCAL_SERIAL"
+            )
+        if consistency in _SERIAL_LEVELS:
+            raise InvalidRequestError(
+                f"{consistency.name} is not supported as conditional update commit consistency. "
+                "Use ANY if you mean \"make sure it is accepted but I don't care how many "
+                'replicas commit it for non-SERIAL reads"'
+            )
+        return
+    if table.counter:
+        if consistency is Consistency.ANY:
+            raise InvalidRequestError(
+                f"Consistency level ANY is not yet supported for counter table {table.name}"
+            )
+        if consistency in _SERIAL_LEVELS:
+            raise InvalidRequestError("Counter operations are inherently non-serializable")
+        return
+    if consistency in _SERIAL_LEVELS:
+        raise InvalidRequestError("You must use conditional updates for serializable writes")
 
 
 # --- evaluation -----------------------------------------------------------------------------
@@ -513,6 +555,7 @@ __all__ = [
     "CasResult",
     "CasRow",
     "check_conditional",
+    "check_write_consistency",
     "condition_columns",
     "condition_holds",
     "failure_rows",

@@ -58,7 +58,7 @@ from cassflow.devserver._batches import (
 )
 from cassflow.devserver._binds import bind_specs, partition_key_indexes
 from cassflow.devserver._compaction import CompactionSimulator
-from cassflow.devserver._conditions import is_conditional
+from cassflow.devserver._conditions import check_write_consistency, is_conditional
 from cassflow.devserver._ddl import apply_ddl
 from cassflow.devserver._describe import describe
 from cassflow.devserver._errors import (
@@ -90,6 +90,7 @@ from cassflow.devserver._values import Evaluator
 from cassflow.protocol import (
     Batch,
     ColumnSpec,
+    Consistency,
     DataType,
     Execute,
     Message,
@@ -419,6 +420,9 @@ class Executor:
         if isinstance(statement, Insert | Update | Delete):
             table = self._table(statement.table.keyspace or session_keyspace, statement.table.name)
             self._authorize_table(session, Permission.MODIFY, table)
+            check_write_consistency(
+                table, is_conditional(statement), params.consistency, params.serial_consistency
+            )
             plan = self._insert_plan(prepared, statement, table)
             return self._modify(
                 statement, table, evaluator, self._timestamp(params.timestamp), now, plan
@@ -583,7 +587,14 @@ class Executor:
             self._authorize_table(session, Permission.MODIFY, table)
             items.append((BatchItem(inner, table, evaluator), None))
         timestamp_set = statement.using.timestamp is not None
-        return self._run_batch(statement.kind.name, items, base, now, timestamp_set=timestamp_set)
+        return self._run_batch(
+            statement.kind.name,
+            items,
+            base,
+            now,
+            timestamp_set=timestamp_set,
+            consistency=(params.consistency, params.serial_consistency),
+        )
 
     def _run_batch(
         self,
@@ -593,11 +604,13 @@ class Executor:
         now: int,
         *,
         timestamp_set: bool,
+        consistency: tuple[Consistency, Consistency | None],
     ) -> Outcome:
         """Check a batch as Cassandra does, then apply it (a conditional one if it holds)."""
         check_batch(kind, [item for item, _ in items], timestamp_set=timestamp_set)
         with self.storage.transaction():
             if any(is_conditional(item.statement) for item, _ in items):
+                check_write_consistency(items[0][0].table, True, *consistency)
                 result = evaluate_conditional_batch([item for item, _ in items], self.storage, now)
                 if result.applied:
                     for item, _ in items:
@@ -643,7 +656,10 @@ class Executor:
             plan = self._insert_plan(prepared, statement, table)
             items.append((BatchItem(statement, table, Evaluator(item.values)), plan))
         kind = message.batch_type.name
-        return self._run_batch(kind, items, timestamp, now, timestamp_set=False)
+        consistency = (message.consistency, message.serial_consistency)
+        return self._run_batch(
+            kind, items, timestamp, now, timestamp_set=False, consistency=consistency
+        )
 
     # --- DDL -------------------------------------------------------------------------------
 
