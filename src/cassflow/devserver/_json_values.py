@@ -38,10 +38,18 @@ def java_number_text(value: float, single: bool) -> str:
     if single:
         for digits in range(1, 10):
             candidate = f"{value:.{digits}g}"
-            if struct.pack(">f", float(candidate)) == struct.pack(">f", value):
-                text = candidate
-                break
-    sign, digit_tuple, exponent = decimal.Decimal(text).normalize().as_tuple()
+            try:
+                if struct.pack(">f", float(candidate)) == struct.pack(">f", value):
+                    text = candidate
+                    break
+            except OverflowError:
+                continue  # rounded past the largest float: more digits are needed
+    shortest = decimal.Decimal(text).normalize()
+    if len(shortest.as_tuple().digits) == 1:
+        # Java writes at least two digits, the two closest to the exact binary value
+        # (Float.MIN_VALUE is 1.4E-45, not 1.0E-45).
+        shortest = decimal.Context(prec=2).plus(decimal.Decimal(value)).normalize()
+    sign, digit_tuple, exponent = shortest.as_tuple()
     assert isinstance(exponent, int)
     digits_text = "".join(map(str, digit_tuple))
     point = len(digits_text) + exponent  # value = 0.<digits> * 10**point
