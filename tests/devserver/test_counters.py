@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from cassandra import InvalidRequest
 from cassandra.cluster import Cluster, Session
-from cassandra.query import BatchStatement, BatchType
+from cassandra.query import UNSET_VALUE, BatchStatement, BatchType
 
 
 @pytest.fixture
@@ -34,6 +34,15 @@ def test_increments_and_decrements(counters: Session) -> None:
     counters.execute(update, (10, 1))
     row = counters.execute("SELECT n, m FROM c WHERE k = 1").one()
     assert (row.n, row.m) == (14, -2)
+
+
+def test_unset_increment_changes_nothing(counters: Session) -> None:
+    update = counters.prepare("UPDATE c SET n = n + ?, m = m + ? WHERE k = ?")
+    counters.execute(update, (UNSET_VALUE, UNSET_VALUE, 4))
+    assert counters.execute("SELECT * FROM c WHERE k = 4").one() is None
+    counters.execute(update, (UNSET_VALUE, 3, 4))
+    row = counters.execute("SELECT n, m FROM c WHERE k = 4").one()
+    assert (row.n, row.m) == (None, 3)
 
 
 def test_counter_batch_and_delete(counters: Session) -> None:

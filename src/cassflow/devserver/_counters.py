@@ -53,13 +53,13 @@ def check_counter_write(statement: Update | Delete, table: TableMetadata) -> Non
         raise InvalidRequestError("Cannot provide custom TTL for counter updates")
 
 
-def counter_delta(op: Operation, column: ColumnMetadata, evaluator: Evaluator) -> int:
-    """The signed amount ``op`` adds to the counter (0 for an unset bound value)."""
+def counter_delta(op: Operation, column: ColumnMetadata, evaluator: Evaluator) -> int | None:
+    """The signed amount ``op`` adds to the counter (None for an unset bound value)."""
     _refuse_operation(op, column)
     assert isinstance(op, Addition | Subtraction)
     raw = evaluator.value(op.value, _BIGINT, column.name)
     if raw is UNSET:
-        return 0
+        return None
     if not isinstance(raw, bytes):
         raise InvalidRequestError("Invalid null value for counter increment")
     amount = int.from_bytes(raw, "big", signed=True) if raw else 0

@@ -321,7 +321,10 @@ def _apply_operations(
         grouped.setdefault(column.name, (column, []))[1].append(op)
     for column, ops in grouped.values():
         if column.type.code is TypeCode.COUNTER:
-            counters[column.name] = sum(_counter_delta(op, column, evaluator) for op in ops)
+            deltas = [counter_delta(op, column, evaluator) for op in ops]
+            given = [d for d in deltas if d is not None]  # an unset increment changes nothing
+            if given:
+                counters[column.name] = sum(given)
             continue
         if table.counter:
             raise InvalidRequestError(
@@ -351,10 +354,6 @@ def _apply_operations(
                 now=now,
                 merged=merged,
             )
-
-
-def _counter_delta(op: Operation, column: ColumnMetadata, evaluator: Evaluator) -> int:
-    return counter_delta(op, column, evaluator)
 
 
 def _current(
