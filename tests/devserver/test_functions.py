@@ -239,3 +239,21 @@ def test_bind_markers_in_function_arguments(session: Session, keyspace: str) -> 
     by_token = session.prepare(f"SELECT k FROM {keyspace}.pm WHERE token(k) >= token(?)")
     assert [c.name for c in by_token.column_metadata] == ["arg0(system.token)"]
     assert [r.k for r in session.execute(by_token, (1,))] == [1]
+
+
+def test_numeric_casts_narrow_as_java_does(session: Session, keyspace: str) -> None:
+    session.execute(
+        f"CREATE TABLE {keyspace}.nc (k int PRIMARY KEY, b bigint, d double, m decimal, "
+        "v varint, i int)"
+    )
+    session.execute(
+        f"INSERT INTO {keyspace}.nc (k, b, d, m, v, i) VALUES (1, 2147483648, 1e10, "
+        "4294967297.9, 18446744073709551617, 300)"
+    )
+    row = session.execute(
+        f"SELECT CAST(b AS int), CAST(d AS int), CAST(d AS smallint), CAST(m AS int), "
+        f"CAST(v AS bigint), CAST(i AS tinyint), CAST(m AS varint), CAST(v AS double) "
+        f"FROM {keyspace}.nc WHERE k = 1"
+    ).one()
+    # Integers and decimals keep their low bits; doubles saturate (to int, then to short).
+    assert tuple(row) == (-2147483648, 2147483647, -1, 1, 1, 44, 4294967297, 1.8446744073709552e19)

@@ -79,23 +79,41 @@ def _java_int(value: float | decimal.Decimal, bits: int) -> int:
     return max(-limit, min(limit - 1, int(value)))
 
 
+def _as_double(value: int | float | decimal.Decimal) -> float:
+    """Java's doubleValue(): values beyond the double range become infinities."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
 def _cast_number(value: int | float | decimal.Decimal, target: TypeCode) -> bytes:
-    """Java's Number.xxxValue() conversions, as CastFcts applies them."""
+    """Java's Number.xxxValue() conversions, as CastFcts applies them: integers and decimals
+    narrow by keeping the low bits (decimals truncated first), floating values saturate."""
+    exact = int(value) if isinstance(value, decimal.Decimal) else value
     if target in (TypeCode.TINYINT, TypeCode.SMALLINT, TypeCode.INT, TypeCode.BIGINT):
         bits = struct.calcsize(INT_FORMATS[target]) * 8
-        if isinstance(value, int):
-            return encode_number(value, target)  # integer narrowing wraps
+        if isinstance(exact, int):
+            return encode_number(exact, target)  # integer narrowing wraps
         if target in (TypeCode.TINYINT, TypeCode.SMALLINT):
             # Java narrows floating values to int first, then wraps to byte/short.
-            return encode_number(_java_int(value, 32), target)
-        return encode_number(_java_int(value, bits), target)
+            return encode_number(_java_int(exact, 32), target)
+        return encode_number(_java_int(exact, bits), target)
     if target is TypeCode.FLOAT or target is TypeCode.DOUBLE:
-        return encode_number(float(value), target)
+        return encode_number(_as_double(value), target)
     if target is TypeCode.DECIMAL:
+        double = _as_double(value)
+        if math.isnan(double) or math.isinf(double):
+            raise FunctionFailureError(
+                "execution of 'system.castasdecimal' failed: java.lang.NumberFormatException: "
+                "Infinite or NaN",
+                "castasdecimal",
+                (),
+            )
         # BigDecimal.valueOf(p.doubleValue()): the double's shortest decimal text.
-        return encode_number(decimal.Decimal(java_number_text(float(value), False)), target)
+        return encode_number(decimal.Decimal(java_number_text(double, False)), target)
     # varint: BigInteger.valueOf(p.longValue())
-    as_long = value if isinstance(value, int) else _java_int(value, 64)
+    as_long = exact if isinstance(exact, int) else _java_int(exact, 64)
     return encode_number(
         int(struct.unpack(">q", encode_number(as_long, TypeCode.BIGINT))[0]), target
     )
