@@ -144,6 +144,18 @@ def test_json_of_nested_and_special_values(session: Session, keyspace: str) -> N
     )
 
 
+def test_json_of_durations(session: Session, keyspace: str) -> None:
+    table = f"{keyspace}.dj"
+    session.execute(
+        f"CREATE TABLE {table} (k int PRIMARY KEY, du duration, dz duration, dn duration)"
+    )
+    session.execute(
+        f"INSERT INTO {table} (k, du, dz, dn) VALUES (1, 1y2mo3d4h5m6s7ms8us9ns, 0s, -2d)"
+    )
+    document = session.execute(f"SELECT JSON du, dz, dn FROM {table}").one()[0]
+    assert document == '{"du": "1y2mo3d4h5m6s7ms8us9ns", "dz": "", "dn": "-2d"}'
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

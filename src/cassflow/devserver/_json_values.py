@@ -96,6 +96,8 @@ def _time_text(raw: bytes) -> str:
 
 def _duration_text(raw: bytes) -> str:
     duration = DataType(TypeCode.DURATION).deserialize(raw, 4)
+    if not (duration.months or duration.days or duration.nanoseconds):
+        return ""  # Cassandra's Duration.toString writes nothing for the zero duration
     return format_duration(duration.months, duration.days, duration.nanoseconds)
 
 
