@@ -85,9 +85,9 @@ def test_vector(js: Session) -> None:
 
 
 def test_timestamp_as_milliseconds(js: Session) -> None:
-    js.execute('INSERT INTO t JSON \'{"k": 2, "c": "a", "ts": 86400000}\'')
+    js.execute('INSERT INTO t JSON \'{"k": 2, "c": "a", "ts": 1700000000000}\'')
     row = js.execute("SELECT ts FROM t WHERE k = 2 AND c = 'a'").one()
-    assert row.ts == datetime.datetime(1970, 1, 2)
+    assert row.ts == datetime.datetime(2023, 11, 14, 22, 13, 20)
 
 
 def test_default_null_and_default_unset(js: Session) -> None:
@@ -143,6 +143,14 @@ def test_if_not_exists(js: Session) -> None:
         (
             '{"k": 1, "c": "a", "tp": [1, "a", 2]}',
             "Error decoding JSON value for tp: Tuple contains extra items (expected 2, got 3)",
+        ),
+        (
+            '{"k": 1, "c": "a", "v": 2147483648}',
+            "Error decoding JSON value for v: Expected an int value, but got a Long: 2147483648",
+        ),
+        (
+            '{"k": 1, "c": "a", "v": 1.5}',
+            "Error decoding JSON value for v: Expected an int value, but got a Double: 1.5",
         ),
         ("[1]", "Could not decode JSON string as a map"),
         ("{not json", "Could not decode JSON string as a map"),

@@ -155,8 +155,11 @@ def _integer(obj: object, dtype: DataType) -> bytes:
         except ValueError:
             raise JsonValueError(f"Unable to make {name} from '{obj}'") from None
         return _literal(LiteralKind.INTEGER, text, dtype)
-    if isinstance(obj, bool) or not isinstance(obj, int):
-        raise JsonValueError(f"Expected an {name} value, but got a {_java_type(obj)}: {obj}")
+    article = "an" if name == "int" else "a"
+    too_wide = dtype.code is TypeCode.INT and _java_type(obj) == "Long"
+    if isinstance(obj, bool) or not isinstance(obj, int) or too_wide:
+        # Cassandra's Int32Type takes only what Jackson reads as an Integer.
+        raise JsonValueError(f"Expected {article} {name} value, but got a {_java_type(obj)}: {obj}")
     return _literal(LiteralKind.INTEGER, str(obj), dtype)
 
 
