@@ -9,6 +9,7 @@ import re
 import pytest
 from cassandra import InvalidRequest
 from cassandra.cluster import Session
+from cassandra.util import Duration
 
 NO_PARTITION_KEY = "Aggregation query used without partition key"
 IN_PARTITIONS = "Aggregation query used on multiple partition keys (IN restriction)"
@@ -173,6 +174,15 @@ def test_aggregate_of_text_is_refused(session: Session, keyspace: str) -> None:
         match=re.escape("Invalid call to function sum, none of its type signatures match"),
     ):
         session.execute(f"SELECT sum(t) FROM {keyspace}.s")
+
+
+def test_min_max_of_durations_compare_bytes(session: Session, keyspace: str) -> None:
+    session.execute(f"CREATE TABLE {keyspace}.du (k int PRIMARY KEY, d duration)")
+    session.execute(f"INSERT INTO {keyspace}.du (k, d) VALUES (1, 1d)")
+    session.execute(f"INSERT INTO {keyspace}.du (k, d) VALUES (2, 2h)")
+    # DurationType orders by bytes: months, then days, then nanoseconds as vints.
+    row = session.execute(f"SELECT min(d), max(d) FROM {keyspace}.du").one()
+    assert tuple(row) == (Duration(0, 0, 7_200_000_000_000), Duration(0, 1, 0))
 
 
 def test_aliases_name_aggregate_columns(session: Session, grouped: str) -> None:

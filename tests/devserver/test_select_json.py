@@ -153,7 +153,10 @@ def test_json_of_durations(session: Session, keyspace: str) -> None:
         f"INSERT INTO {table} (k, du, dz, dn) VALUES (1, 1y2mo3d4h5m6s7ms8us9ns, 0s, -2d)"
     )
     document = session.execute(f"SELECT JSON du, dz, dn FROM {table}").one()[0]
-    assert document == '{"du": "1y2mo3d4h5m6s7ms8us9ns", "dz": "", "dn": "-2d"}'
+    # Cassandra's DurationType.toJSONString writes Duration.toString() without quotes (and
+    # nothing for the zero duration): the document is not valid JSON, as Cassandra's is not.
+    assert document == '{"du": 1y2mo3d4h5m6s7ms8us9ns, "dz": , "dn": -2d}'
+    assert session.execute(f"SELECT toJson(du) FROM {table}").one()[0] == "1y2mo3d4h5m6s7ms8us9ns"
 
 
 @settings(

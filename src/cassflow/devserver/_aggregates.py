@@ -21,7 +21,7 @@ from cassflow.devserver._numbers import EXACT, NUMERIC, decode_number, encode_nu
 from cassflow.protocol import DataType, TypeCode
 
 _BIGINT = DataType(TypeCode.BIGINT)
-#: The types min and max take in Cassandra 4.1 (the native types; counters have their own).
+#: The types min and max take (the native types; counters have their own).
 _NATIVE = frozenset(
     code
     for code in TypeCode
@@ -70,7 +70,10 @@ class _Extreme:
     def add(self, value: bytes | None) -> None:
         if value is None:
             return
-        key = clustering_key([value], [self.dtype], [False])
+        if self.dtype.code is TypeCode.DURATION:
+            key = value  # DurationType compares bytes (it has no order of its own)
+        else:
+            key = clustering_key([value], [self.dtype], [False])
         if self.best is None or (key > self.best_key if self.keep_max else key < self.best_key):
             self.best, self.best_key = value, key
 

@@ -3,7 +3,8 @@
 Values arrive serialized (wire bytes) with their type. The JSON text follows Cassandra's
 ``AbstractType.toJSONString``: numbers bare (Java's ``Float``/``Double``/``BigDecimal``
 spelling; NaN and infinities as ``null``), strings, uuids, inets, blobs (``"0x..."``), dates,
-times and timestamps (``"2011-02-03 04:05:00.000Z"``) quoted, lists, sets and tuples as
+times and timestamps (``"2011-02-03 04:05:00.000Z"``) quoted (durations not: Cassandra's
+DurationType writes them bare), lists, sets and tuples as
 arrays, maps and user types as objects (non-string map keys quoted, field names with upper
 case quoted inside the key: ``"\\"Name\\""``).
 """
@@ -212,6 +213,9 @@ def to_json(raw: bytes | None, dtype: DataType) -> str:
             )
             + "}"
         )
+    if code is TypeCode.DURATION:
+        # DurationType.toJSONString writes the duration's text without quotes.
+        return _duration_text(raw)
     if code is TypeCode.CUSTOM:
         return _quote("0x" + raw.hex())
     return _quote(text_value(raw, dtype))
