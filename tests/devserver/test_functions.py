@@ -257,3 +257,17 @@ def test_numeric_casts_narrow_as_java_does(session: Session, keyspace: str) -> N
     ).one()
     # Integers and decimals keep their low bits; doubles saturate (to int, then to short).
     assert tuple(row) == (-2147483648, 2147483647, -1, 1, 1, 44, 4294967297, 1.8446744073709552e19)
+
+
+def test_decimal_cast_to_text_is_plain(session: Session, keyspace: str) -> None:
+    session.execute(f"CREATE TABLE {keyspace}.dt (k int PRIMARY KEY, m decimal)")
+    session.execute(f"INSERT INTO {keyspace}.dt (k, m) VALUES (1, 12.50)")
+    session.execute(f"INSERT INTO {keyspace}.dt (k, m) VALUES (2, -0.5e-10)")
+    session.execute(f"INSERT INTO {keyspace}.dt (k, m) VALUES (3, 1e3)")
+    rows = session.execute(f"SELECT k, CAST(m AS text), toJson(m) FROM {keyspace}.dt")
+    # CAST writes BigDecimal.toPlainString, JSON BigDecimal.toString.
+    assert sorted(tuple(r) for r in rows) == [
+        (1, "12.50", "12.50"),
+        (2, "-0.00000000005", "-5E-11"),
+        (3, "1000", "1E+3"),
+    ]

@@ -114,7 +114,8 @@ def text_value(raw: bytes, dtype: DataType) -> str:
     if code is TypeCode.DOUBLE:
         return java_number_text(struct.unpack(">d", raw)[0], False)
     if code is TypeCode.DECIMAL:
-        return str(decode_number(raw, code))
+        # DecimalSerializer.toString is BigDecimal.toPlainString: never an exponent.
+        return format(decode_number(raw, code), "f")
     if code is TypeCode.BOOLEAN:
         return "true" if raw != b"\x00" else "false"
     if code is TypeCode.INET:
@@ -171,7 +172,9 @@ def to_json(raw: bytes | None, dtype: DataType) -> str:
         return _quote(raw.decode("utf-8"))
     if not raw and code is not TypeCode.BLOB:
         return "null"  # an empty value of a non-string type has no JSON form
-    if code in INT_FORMATS or code in (TypeCode.VARINT, TypeCode.DECIMAL, TypeCode.BOOLEAN):
+    if code is TypeCode.DECIMAL:
+        return str(decode_number(raw, code))  # BigDecimal.toString: 5E-11, 0.010
+    if code in INT_FORMATS or code in (TypeCode.VARINT, TypeCode.BOOLEAN):
         return text_value(raw, dtype)
     if code in (TypeCode.FLOAT, TypeCode.DOUBLE):
         number = struct.unpack(">f" if code is TypeCode.FLOAT else ">d", raw)[0]
