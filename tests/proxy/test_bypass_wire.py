@@ -63,7 +63,7 @@ from cassflow.protocol import (
 from cassflow.protocol import BatchStatement as RawBatchEntry
 from cassflow.protocol import BatchType as RawBatchType
 from cassflow.proxy._audit import AuditLog
-from cassflow.proxy._gate import Gatekeeper
+from cassflow.proxy._gate import Gatekeeper, gated_server
 from cassflow.proxy._keys import generate_key, issue_token
 from cassflow.proxy._policy import Policy, parse_policy
 from cassflow.proxy._server import ProxyServer
@@ -206,15 +206,8 @@ def _proxy(
 ) -> Iterator[ProxyServer]:
     """A proxy with the real Gatekeeper (rate limits held by ``pace``) and an audit file."""
     audit = AuditLog(audit_path)
-    keeper = Gatekeeper(verifier, lambda: policy, audit=audit)
-    server = ProxyServer(
-        "127.0.0.1",
-        0,
-        upstream,
-        keeper.authenticate,
-        keeper.authorize,
-        keeper.request_done,
-        pace=keeper.pace,
+    server = gated_server(
+        "127.0.0.1", 0, upstream, Gatekeeper(verifier, lambda: policy, audit=audit)
     )
     server.start()
     try:

@@ -18,7 +18,7 @@ from cassandra.protocol import SyntaxException
 from cassandra.query import BatchStatement
 
 from cassflow.proxy._audit import AuditLog, ProxyMetrics
-from cassflow.proxy._gate import Gatekeeper
+from cassflow.proxy._gate import Gatekeeper, gated_server
 from cassflow.proxy._keys import generate_key, issue_token
 from cassflow.proxy._policy import parse_policy
 from cassflow.proxy._server import ProxyServer
@@ -74,16 +74,7 @@ rules:
     audit = AuditLog(audit_path)
     metrics = ProxyMetrics()
     keeper = Gatekeeper(verifier, lambda: policy, audit=audit, metrics=metrics)
-    upstream = upstream_of(contact)
-    server = ProxyServer(
-        "127.0.0.1",
-        0,
-        upstream,
-        keeper.authenticate,
-        keeper.authorize,
-        keeper.request_done,
-        pace=keeper.pace,
-    )
+    server = gated_server("127.0.0.1", 0, upstream_of(contact), keeper)
     server.start()
     yield server, key, audit_path, metrics
     server.stop()

@@ -53,10 +53,11 @@ from cassflow.proxy._requests import (
     ResolvedStatement,
     resolve_query,
 )
-from cassflow.proxy._server import ProxyRequest, RequestOutcome
+from cassflow.proxy._server import ProxyRequest, ProxyServer, RequestOutcome
 from cassflow.proxy._tokens import Identity, TokenVerifier
+from cassflow.proxy._upstream import UpstreamConfig
 
-__all__ = ["Gatekeeper"]
+__all__ = ["Gatekeeper", "gated_server"]
 
 log = logging.getLogger(__name__)
 
@@ -371,3 +372,25 @@ def _error_name(code: int) -> str:
         return ErrorCode(code).name
     except ValueError:
         return f"0x{code:04x}"
+
+
+def gated_server(
+    host: str,
+    port: int,
+    upstream: UpstreamConfig,
+    keeper: Gatekeeper,
+    *,
+    advertised_host: str | None = None,
+) -> ProxyServer:
+    """A proxy server (not started) with every hook of ``keeper``."""
+    return ProxyServer(
+        host,
+        port,
+        upstream,
+        keeper.authenticate,
+        keeper.authorize,
+        keeper.request_done,
+        advertised_host=advertised_host,
+        pace=keeper.pace,
+        route=keeper.route,
+    )

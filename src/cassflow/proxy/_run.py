@@ -13,7 +13,7 @@ from prometheus_client import start_http_server
 from cassflow.access import tls_context
 from cassflow.proxy._audit import AuditLog, ProxyMetrics
 from cassflow.proxy._config import LoadedConfig, UpstreamSpec
-from cassflow.proxy._gate import Gatekeeper
+from cassflow.proxy._gate import Gatekeeper, gated_server
 from cassflow.proxy._policy import Policy, PolicyError
 from cassflow.proxy._reload import PolicyFile
 from cassflow.proxy._server import ProxyServer
@@ -115,16 +115,12 @@ def build_proxy(loaded: LoadedConfig) -> RunningProxy:
     )
     metrics = ProxyMetrics()
     keeper = Gatekeeper(verifier, lambda: policy.policy, audit=audit, metrics=metrics)
-    server = ProxyServer(
+    server = gated_server(
         config.listen.host,
         config.listen.port,
         _upstream(config.upstream, loaded),
-        keeper.authenticate,
-        keeper.authorize,
-        keeper.request_done,
+        keeper,
         advertised_host=config.listen.advertised_host,
-        pace=keeper.pace,
-        route=keeper.route,
     )
     running = RunningProxy(server, policy, metrics, audit)
     try:
