@@ -53,6 +53,9 @@ LeaseKeyspace = Annotated[
     ),
 ]
 PipelineArg = Annotated[Path, typer.Argument(help="The pipeline YAML file.")]
+BrokerPipeline = Annotated[
+    Path | None, typer.Option("--pipeline", help="Take the broker from this pipeline.")
+]
 
 
 class _UsageError(Exception):
@@ -110,6 +113,18 @@ def _session(name: str, spec: ConnectionSpec) -> Iterator[Any]:
     broker = spec.model_copy(update={"consistency": spec.consistency or "LOCAL_QUORUM"})
     with spec_session(name, broker, application_name="cassflow-access") as session:
         yield session
+
+
+@contextmanager
+def _lease_session(
+    broker: str, connections: Path | None, pipeline: Path | None, keyspace: str | None
+) -> Iterator[tuple[Any, str]]:
+    """The broker's session and the keyspace of the leases table (``keyspace``, else the
+    broker's), for the commands that read or drop recorded leases."""
+    spec = _load(pipeline) if pipeline is not None else None
+    broker_spec = _broker_spec(broker, connections, spec)
+    with _session(broker, broker_spec) as session:
+        yield session, keyspace or broker_spec.keyspace
 
 
 def _write_password(path: Path, password: str) -> None:
@@ -219,9 +234,7 @@ def creds_revoke(
     broker: Broker,
     role: Annotated[str, typer.Argument(help="The lease's role name.")],
     connections: ConnectionsFile = None,
-    pipeline: Annotated[
-        Path | None, typer.Option("--pipeline", help="Take the broker from this pipeline.")
-    ] = None,
+    pipeline: BrokerPipeline = None,
     keyspace: LeaseKeyspace = None,
 ) -> None:
     """Drop a lease's role now and forget the lease (only roles issued as leases).
@@ -233,11 +246,8 @@ def creds_revoke(
     """
     from cassflow.access._leases_cql import revoke_lease
 
-    with _errors():
-        spec = _load(pipeline) if pipeline is not None else None
-        broker_spec = _broker_spec(broker, connections, spec)
-        with _session(broker, broker_spec) as session:
-            revoked = revoke_lease(session, role, keyspace=keyspace or broker_spec.keyspace)
+    with _errors(), _lease_session(broker, connections, pipeline, keyspace) as (session, table):
+        revoked = revoke_lease(session, role, keyspace=table)
     if revoked:
         typer.echo(f"revoked {role}")
     else:
@@ -248,9 +258,7 @@ def creds_revoke(
 def creds_reap(
     broker: Broker,
     connections: ConnectionsFile = None,
-    pipeline: Annotated[
-        Path | None, typer.Option("--pipeline", help="Take the broker from this pipeline.")
-    ] = None,
+    pipeline: BrokerPipeline = None,
     keyspace: LeaseKeyspace = None,
 ) -> None:
     """Drop every lease whose time is up; prints the roles dropped.
@@ -261,11 +269,8 @@ def creds_reap(
     """
     from cassflow.access._leases_cql import reap_leases
 
-    with _errors():
-        spec = _load(pipeline) if pipeline is not None else None
-        broker_spec = _broker_spec(broker, connections, spec)
-        with _session(broker, broker_spec) as session:
-            reaped = reap_leases(session, keyspace=keyspace or broker_spec.keyspace)
+    with _errors(), _lease_session(broker, connections, pipeline, keyspace) as (session, table):
+        reaped = reap_leases(session, keyspace=table)
     for role in reaped:
         typer.echo(f"reaped {role}")
     typer.echo(f"{len(reaped)} expired lease(s) reaped")
@@ -275,9 +280,7 @@ def creds_reap(
 def creds_list(
     broker: Broker,
     connections: ConnectionsFile = None,
-    pipeline: Annotated[
-        Path | None, typer.Option("--pipeline", help="Take the broker from this pipeline.")
-    ] = None,
+    pipeline: BrokerPipeline = None,
     keyspace: LeaseKeyspace = None,
 ) -> None:
     """List the recorded leases: role, expiry (UTC), identity; expired ones are marked.
@@ -288,11 +291,8 @@ def creds_list(
 
     from cassflow.access._leases_cql import list_leases
 
-    with _errors():
-        spec = _load(pipeline) if pipeline is not None else None
-        broker_spec = _broker_spec(broker, connections, spec)
-        with _session(broker, broker_spec) as session:
-            records = list_leases(session, keyspace=keyspace or broker_spec.keyspace)
+    with _errors(), _lease_session(broker, connections, pipeline, keyspace) as (session, table):
+        records = list_leases(session, keyspace=table)
     now = datetime.now(UTC)
     for record in records:
         state = "expired" if record.expires_at <= now else "active"
