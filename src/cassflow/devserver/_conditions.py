@@ -34,7 +34,7 @@ from cassflow.devserver._keycodec import (
 from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
 from cassflow.devserver._schema_types import contains
 from cassflow.devserver._storage import Row, Storage
-from cassflow.devserver._values import Evaluator, split_collection
+from cassflow.devserver._values import Evaluator, split_collection, split_fields
 from cassflow.protocol import (
     UNSET,
     ColumnSpec,
@@ -268,23 +268,6 @@ def _cell(row: Row | None, name: str) -> bytes | None:
     return None if cell is None else cell.value
 
 
-def _udt_fields(raw: bytes, count: int) -> list[bytes | None]:
-    fields: list[bytes | None] = []
-    pos = 0
-    for _ in range(count):
-        if pos + 4 > len(raw):
-            fields.append(None)
-            continue
-        size = int.from_bytes(raw[pos : pos + 4], "big", signed=True)
-        pos += 4
-        if size < 0:
-            fields.append(None)
-            continue
-        fields.append(raw[pos : pos + size])
-        pos += size
-    return fields
-
-
 def condition_holds(
     condition: ColumnCondition, column: ColumnMetadata, evaluator: Evaluator, row: Row | None
 ) -> bool:
@@ -324,7 +307,7 @@ def condition_holds(
         receiver = dtype.params[position]
         field = None
         if current is not None:
-            field = _udt_fields(current, len(dtype.params))[position]
+            field = split_fields(current, len(dtype.params))[position]
         values = _values(condition, receiver, evaluator)
         return any(_holds(op, receiver, v, field) for v in values)
     values = _values(condition, dtype, evaluator)
