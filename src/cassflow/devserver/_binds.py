@@ -37,6 +37,7 @@ from cassflow.devserver._functions import argument_receivers
 from cassflow.devserver._schema import ColumnMetadata, TableMetadata
 from cassflow.devserver._schema_types import vector_parts
 from cassflow.devserver._selectors import selector_markers
+from cassflow.devserver._where import known_column
 from cassflow.protocol import ColumnSpec, DataType, TypeCode
 
 _INT = DataType(TypeCode.INT)
@@ -83,12 +84,7 @@ class _Collector:
                 self.add(item, item_type, name)
 
     def column(self, name: str) -> ColumnMetadata:
-        column = self.table.column(name)
-        if column is None:
-            raise InvalidRequestError(
-                f"Undefined column name {name} in table {self.table.keyspace}.{self.table.name}"
-            )
-        return column
+        return known_column(self.table, name)
 
     def using(self, using: Using) -> None:
         self.add(using.ttl, _INT, "[ttl]")

@@ -30,6 +30,7 @@ from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
 from cassflow.devserver._storage import Storage
 from cassflow.devserver._using import write_options
 from cassflow.devserver._values import Evaluator, validate
+from cassflow.devserver._where import known_column
 from cassflow.protocol import UNSET, DataType, TypeCode, Value
 
 _EMPTY_COLLECTION = b"\x00\x00\x00\x00"
@@ -268,11 +269,7 @@ def plan_insert(statement: Insert, table: TableMetadata) -> InsertPlan:
     slots: list[_Slot] = []
     seen: set[str] = set()
     for name, term in zip(statement.columns, statement.values, strict=True):
-        column = table.column(name)
-        if column is None:
-            raise InvalidRequestError(
-                f"Undefined column name {name} in table {table.keyspace}.{table.name}"
-            )
+        column = known_column(table, name)
         if name in seen:
             raise InvalidRequestError(f"Multiple definitions found for column {name}")
         seen.add(name)

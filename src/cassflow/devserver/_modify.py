@@ -58,18 +58,8 @@ from cassflow.devserver._values import (
     split_collection,
     split_fields,
 )
-from cassflow.devserver._where import Restrictions, analyze
+from cassflow.devserver._where import Restrictions, analyze, known_column
 from cassflow.protocol import UNSET, DataType, TypeCode, Value
-
-
-def _column(table: TableMetadata, name: str) -> ColumnMetadata:
-    column = table.column(name)
-    if column is None:
-        raise InvalidRequestError(
-            f"Undefined column name {name} in table {table.keyspace}.{table.name}"
-        )
-    return column
-
 
 _EMPTY_COLLECTION = b"\x00\x00\x00\x00"
 
@@ -184,7 +174,7 @@ def update(
     if conditional:
         check_conditional(statement, table)  # Cassandra prepares the conditions first
     check_counter_write(statement, table)
-    columns = [_column(table, op.column) for op in statement.operations]
+    columns = [known_column(table, op.column) for op in statement.operations]
     for column in columns:
         if column.is_primary_key:
             raise InvalidRequestError(f"PRIMARY KEY part {column.name} found in SET part")
@@ -219,7 +209,7 @@ def target_of(
         table, statement.where, evaluator, allow_filtering=False, for_select=False
     )
     if isinstance(statement, Update):
-        columns = [_column(table, op.column) for op in statement.operations]
+        columns = [known_column(table, op.column) for op in statement.operations]
         statics_only = all(
             c.kind is ColumnKind.STATIC for c in columns
         ) and not _regular_conditions(statement, table)
@@ -227,7 +217,7 @@ def target_of(
         return _target(table, restrictions, statics_only=statics_only, deleting_rows=False), (
             restrictions
         )
-    columns = [_column(table, d.column) for d in statement.deletions]
+    columns = [known_column(table, d.column) for d in statement.deletions]
     statics_only = bool(columns) and all(c.kind is ColumnKind.STATIC for c in columns)
     _check_static_only(statement, table, columns, restrictions)
     if is_conditional(statement):
@@ -612,7 +602,7 @@ def delete(
     if conditional:
         check_conditional(statement, table)  # Cassandra prepares the conditions first
     check_counter_write(statement, table)
-    columns = [_column(table, d.column) for d in statement.deletions]
+    columns = [known_column(table, d.column) for d in statement.deletions]
     for column in columns:
         if column.is_primary_key:
             raise InvalidRequestError(

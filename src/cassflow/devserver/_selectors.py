@@ -36,6 +36,7 @@ from cassflow.devserver._json_values import row_to_json, to_json
 from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
 from cassflow.devserver._select_fields import field_output
 from cassflow.devserver._values import Evaluator
+from cassflow.devserver._where import known_column
 from cassflow.protocol import UNSET, ColumnSpec, DataType, TypeCode
 
 #: (engine row, token, partition key) -> serialized value.
@@ -107,12 +108,7 @@ class _Compiler:
         self.markers: list[tuple[Term, DataType]] = []
 
     def column(self, name: str) -> ColumnMetadata:
-        column = self.table.column(name)
-        if column is None:
-            raise InvalidRequestError(
-                f"Undefined column name {name} in table {self.table.keyspace}.{self.table.name}"
-            )
-        return column
+        return known_column(self.table, name)
 
     def compile(self, selectable: Selectable, expected: DataType | None = None) -> Output:
         if isinstance(selectable, ColumnSelector):

@@ -80,7 +80,8 @@ class Restrictions:
         return [list(combo) for combo in itertools.product(*self.clustering_prefix)]
 
 
-def _column(table: TableMetadata, name: str) -> ColumnMetadata:
+def known_column(table: TableMetadata, name: str) -> ColumnMetadata:
+    """The column called ``name``; Cassandra's "Undefined column name" error if there is none."""
     column = table.column(name)
     if column is None:
         raise InvalidRequestError(
@@ -138,7 +139,7 @@ def analyze(
             continue
         if not isinstance(relation, SingleColumnRelation):
             raise InvalidRequestError(f"Unsupported restriction: {relation.to_cql()}")
-        column = _column(table, relation.column)
+        column = known_column(table, relation.column)
         op = relation.operator
         if op is Operator.IN:
             values = [_not_null(v, column) for v in _values(relation.value, column, evaluator)]
@@ -252,7 +253,7 @@ def _multi_column(
     ck_eq: dict[str, list[bytes]],
     ck_slices: dict[str, list[tuple[Operator, tuple[bytes, ...], tuple[ColumnMetadata, ...]]]],
 ) -> None:
-    columns = tuple(_column(table, name) for name in relation.columns)
+    columns = tuple(known_column(table, name) for name in relation.columns)
     clustering = list(table.clustering_columns)
     for column in columns:
         if column.kind is not ColumnKind.CLUSTERING:
@@ -333,7 +334,7 @@ def _resolve_partition_key(
     if not allow:
         raise InvalidRequestError(FILTERING_MESSAGE)
     for name in restricted:
-        column = _column(table, name)
+        column = known_column(table, name)
         result.filters.append(Filter(column, Operator.IN, tuple(pk_eq[name])))
     result.needs_filtering = True
 
