@@ -59,7 +59,6 @@ from cassflow.protocol import (
     body_offset,
     decode_envelope,
     downgrade_version,
-    encode_envelope,
     peek_result,
 )
 
@@ -291,10 +290,6 @@ class UpstreamConnection(asyncio.Protocol):
     def _wake_setup(self) -> None:
         if self._setup is not None and not self._setup.done():
             self._setup.set_result(None)
-
-    def submit(self, envelope: Envelope, callback: ResponseCallback) -> None:
-        """Send ``envelope`` (its stream id is replaced) and call ``callback`` with the answer."""
-        self.submit_frame(encode_envelope(envelope, self.version), callback)
 
     def submit_frame(self, frame: RawFrame, callback: ResponseCallback) -> None:
         """Send a request frame (uncompressed; its stream id is replaced) and call
