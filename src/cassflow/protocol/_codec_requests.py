@@ -378,48 +378,16 @@ def _peek_execute_fast(body: bytes, pos: int, version: int) -> ExecuteHead | Non
 
 
 def _peek_execute_checked(body: bytes, pos: int, version: int) -> ExecuteHead:
-    reader = Reader(body, pos)
-    query_id = reader.read_short_bytes()
-    if version >= 5:
-        reader.read_short_bytes()  # the result metadata id
-    consistency = read_consistency(reader)
-    flags = _read_flags(reader, version)
-    if flags & _F_VALUES:
-        _skip_values(reader, version, bool(flags & _F_NAMES))
-    page_size = reader.read_int() if flags & _F_PAGE_SIZE else None
-    if flags & _F_PAGING_STATE:
-        reader.read_bytes()
-    serial = read_consistency(reader) if flags & _F_SERIAL else None
-    if flags & _F_TIMESTAMP:
-        reader.read_long()
-    if flags & _F_KEYSPACE:
-        reader.read_string()
-    if flags & _F_NOW:
-        reader.read_int()
-    return ExecuteHead(query_id, consistency, serial, page_size)
-
-
-def _skip_values(reader: Reader, version: int, named: bool) -> None:
-    if named:  # rare: the names are checked as decoding checks them
-        _read_values(reader, version, named)
-        return
-    count = reader.read_short()
-    data, pos, end = reader.data, reader.pos, len(reader.data)
-    unpack = _INT.unpack_from
-    allow_unset = version >= 4
-    try:
-        for _ in range(count):
-            size = unpack(data, pos)[0]
-            pos += 4
-            if size >= 0:
-                pos += size
-                if pos > end:
-                    raise RemoteProtocolError(f"bound value of {size} bytes overruns the body")
-            elif size != -1 and not (size == -2 and allow_unset):
-                raise RemoteProtocolError(f"[value] with invalid length {size}")
-    except struct.error:
-        raise RemoteProtocolError("truncated body: bound values") from None
-    reader.pos = pos
+    """:func:`peek_execute` by decoding the EXECUTE (the rare shapes, and the precise error
+    for a malformed body: the same decoder's)."""
+    execute = _dec_execute(Reader(body, pos), version)
+    parameters = execute.parameters
+    return ExecuteHead(
+        execute.query_id,
+        parameters.consistency,
+        parameters.serial_consistency,
+        parameters.page_size,
+    )
 
 
 def _enc_batch(w: Writer, m: Batch, v: int) -> None:
