@@ -6,6 +6,7 @@ The expected CREATE statements are Cassandra 4.1's text; against a real 5.0 (wit
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -296,6 +297,11 @@ def test_describe_cluster_adds_range_ownership_for_a_user_keyspace(
     ownership = in_keyspace["range_ownership"]
     assert set(local) <= set(ownership)
     assert all(len(endpoints) >= 1 for endpoints in ownership.values())
+    # Each endpoint is InetAddressAndPort.toString(): "[host]/address:port".
+    local_address = session.execute("SELECT broadcast_address FROM system.local").one()[0]
+    endpoints = {e for owners in ownership.values() for e in owners}
+    assert any(re.fullmatch(rf"[^/]*/{re.escape(str(local_address))}:\d+", e) for e in endpoints)
+    assert all(re.fullmatch(r"[^/]*/[\[\]0-9a-fA-F.:]+:\d+", e) for e in endpoints), endpoints
 
 
 def test_describe_table_with_internals_has_the_id_and_replays_dropped_columns(

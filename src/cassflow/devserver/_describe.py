@@ -431,10 +431,12 @@ def _cluster(
     ]
     if keyspace is None or keyspace in SYSTEM_KEYSPACES:
         return _CLUSTER_COLUMNS, [tuple(row)]
-    # One node owns every range; each range is keyed by its right token.
+    # One node owns every range; each range is keyed by its right token. Endpoints are
+    # InetAddressAndPort.toString(): InetAddress.toString() ("/" and the literal address,
+    # the host name being unknown for an address given as an IP), then ":" and the port.
     address = node.broadcast_address or node.listen_address
     port = node.broadcast_port or node.listen_port
-    endpoint = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    endpoint = f"/[{address}]:{port}" if ":" in address else f"/{address}:{port}"
     tokens = sorted(node.tokens, key=str.encode)
     ownership = {token: [endpoint] for token in tokens}
     row.append(_RANGE_OWNERSHIP.serialize(ownership, 4))

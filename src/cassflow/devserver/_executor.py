@@ -61,6 +61,7 @@ from cassflow.devserver._compaction import CompactionSimulator
 from cassflow.devserver._conditions import check_write_consistency, is_conditional
 from cassflow.devserver._ddl import apply_ddl
 from cassflow.devserver._describe import describe
+from cassflow.devserver._disabled_ddl import run_disabled
 from cassflow.devserver._errors import (
     AlreadyExistsError,
     ConfigurationError,
@@ -452,6 +453,8 @@ class Executor:
                 paging_state=params.paging_state,
             )
             return Outcome(message=result)
+        if run_disabled(statement, session_keyspace):
+            return Outcome(message=VoidResult())
         if self.roles is not None or type(statement).__module__.endswith("_ast_auth"):
             return run_role_statement(self.roles, session, statement)
         raise InvalidRequestError(
