@@ -133,9 +133,57 @@ def test_if_not_exists(js: Session) -> None:
         ),
         (
             '{"k": 1, "c": "a", "bl": "cafe"}',
-            "Error decoding JSON value for bl: String representation of blob is missing 0x "
-            "prefix: cafe",
+            "Error decoding JSON value for bl: Value 'cafe' is not a valid blob representation: "
+            "String representation of blob is missing 0x prefix: cafe",
         ),
+        (
+            '{"k": 1, "c": "a", "bl": "0x123"}',
+            "Value '0x123' is not a valid blob representation: cannot parse '123' as hex bytes",
+        ),
+        ('{"k": 1, "c": "a", "bl": 12}', "Value '12' is not a valid blob representation"),
+        ('{"k": 1, "c": "a", "tp": [1]}', "Tuple is missing items (expected 2, got 1)"),
+        (
+            '{"k": 1, "c": "a", "u": "zz"}',
+            "Error decoding JSON value for u: Unable to make UUID from 'zz'",
+        ),
+        (
+            '{"k": 1, "c": "a", "u": 12}',
+            "Expected a string representation of a uuid, but got a Integer: 12",
+        ),
+        (
+            '{"k": 1, "c": "a", "tu": "550e8400-e29b-41d4-a716-446655440000"}',
+            "Error decoding JSON value for tu: TimeUUID supports only version 1 UUIDs",
+        ),
+        (
+            '{"k": 1, "c": "a", "tu": 7}',
+            "Expected a string representation of a timeuuid, but got a Integer: 7",
+        ),
+        ('{"k": 1, "c": "a", "v": true}', "Expected an int value, but got a Boolean: true"),
+        (
+            '{"k": 1, "c": "a", "big": "x"}',
+            "Error decoding JSON value for big: Unable to make long from 'x'",
+        ),
+        (
+            '{"k": 1, "c": "a", "big": 9223372036854775808}',
+            "Expected a bigint value, but got a BigInteger: 9223372036854775808",
+        ),
+        (
+            '{"k": 1, "c": "a", "dec": "x"}',
+            "Value 'x' is not a valid representation of a decimal value",
+        ),
+        (
+            '{"k": 1, "c": "a", "dec": true}',
+            "Value 'true' is not a valid representation of a decimal value",
+        ),
+        (
+            '{"k": 1, "c": "a", "vi": 1.5}',
+            "Value '1.5' is not a valid representation of a varint value",
+        ),
+        (
+            '{"k": 1, "c": "a", "vi": ""}',
+            "Value '' is not a valid representation of a varint value",
+        ),
+        ('{"k": 1, "c": "a", "d": NaN}', "Could not decode JSON string as a map"),
         (
             '{"k": 1, "c": "a", "l": 3}',
             "Error decoding JSON value for l: Expected a list, but got a Integer: 3",
@@ -159,3 +207,75 @@ def test_if_not_exists(js: Session) -> None:
 )
 def test_errors(js: Session, document: str, message: str) -> None:
     _refused(js, f"INSERT INTO t JSON '{document}'", message)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (
+            '{"k": 1, "sm": 70000}',
+            "Error decoding JSON value for sm: Unable to make short from '70000'",
+        ),
+        ('{"k": 1, "sm": 1.5}', "Unable to make short from '1.5'"),
+        ('{"k": 1, "sm": true}', "Expected a short value, but got a Boolean: true"),
+        (
+            '{"k": 1, "ti": "300"}',
+            "Error decoding JSON value for ti: Unable to make byte from '300'",
+        ),
+        ('{"k": 1, "ti": [1]}', "Expected a byte value, but got a ArrayList: [1]"),
+        (
+            '{"k": 1, "ip": 5}',
+            "Expected a string representation of an inet value, but got a Integer: 5",
+        ),
+        (
+            '{"k": 1, "dt": 5}',
+            "Expected a string representation of a date value, but got a Integer: 5",
+        ),
+        (
+            '{"k": 1, "tm": 5}',
+            "Expected a string representation of a time value, but got a Integer: 5",
+        ),
+        ('{"k": 1, "tm": "xyz"}', "(TimeType) Unable to coerce 'xyz' to a formatted time (long)"),
+        (
+            '{"k": 1, "du": 5}',
+            "Expected a string representation of a duration, but got a Integer: 5",
+        ),
+        (
+            '{"k": 1, "db": "xyz"}',
+            "Error decoding JSON value for db: Unable to make double from 'xyz'",
+        ),
+        ('{"k": 1, "db": false}', "Expected a double value, but got a Boolean: false"),
+        (
+            '{"k": 1, "s": {"a": 1}}',
+            "Expected a list (representing a set), but got a LinkedHashMap: {a=1}",
+        ),
+    ],
+)
+def test_errors_of_other_types(
+    cluster: Cluster, keyspace: str, document: str, message: str
+) -> None:
+    session = cluster.connect(keyspace)
+    try:
+        session.execute(
+            "CREATE TABLE IF NOT EXISTS small (k int PRIMARY KEY, sm smallint, ti tinyint, "
+            "ip inet, dt date, tm time, du duration, db double, s set<text>)"
+        )
+        _refused(session, f"INSERT INTO small JSON '{document}'", message)
+    finally:
+        session.shutdown()
+
+
+def test_numbers_java_reads(js: Session) -> None:
+    """Numbers as strings are read as Java reads them: signs, exponents, NaN and Infinity."""
+    js.execute(
+        'INSERT INTO t JSON \'{"k": 9, "c": "n", "v": "+5", "big": "-7", "d": "NaN", '
+        '"f": "-Infinity", "dec": "1.5E+3", "vi": "+12"}\''
+    )
+    row = js.execute("SELECT v, big, d, f, dec, vi FROM t WHERE k = 9 AND c = 'n'").one()
+    assert (row.v, row.big, row.vi) == (5, -7, 12)
+    assert row.d != row.d
+    assert row.f == float("-inf")
+    assert row.dec == decimal.Decimal("1.5E+3")
+    _refused(
+        js, 'INSERT INTO t JSON \'{"k": 9, "c": "n", "v": " 5"}\'', "Unable to make int from ' 5'"
+    )

@@ -3,8 +3,11 @@ carry the partition key (for token-aware routing)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from cassflow.cql import (
     Addition,
+    Batch,
     BindMarker,
     ColumnCondition,
     Delete,
@@ -163,8 +166,41 @@ def bind_specs(
 ) -> tuple[ColumnSpec, ...]:
     """One ColumnSpec per bind marker, in index order."""
     collector = _Collector(table)
+    _collect(statement, collector)
+    return _in_order(collector.specs, bind_count)
+
+
+def batch_bind_specs(
+    statement: Batch, tables: Sequence[TableMetadata], bind_count: int
+) -> tuple[ColumnSpec, ...]:
+    """The bind markers of a BATCH: its statements' (``tables[i]`` is the table of the i-th)
+    and its own ``USING TIMESTAMP ?``, which Cassandra names for the table ``[batch]``."""
+    specs: dict[int, ColumnSpec] = {}
+    for inner, table in zip(statement.statements, tables, strict=True):
+        collector = _Collector(table)
+        _collect(inner, collector)
+        specs.update(collector.specs)
+    marker = statement.using.timestamp
+    if isinstance(marker, BindMarker):
+        name = marker.name if marker.name is not None else "[timestamp]"
+        specs[marker.index] = ColumnSpec(
+            keyspace="[batch]", table="[batch]", name=name, type=_BIGINT
+        )
+    return _in_order(specs, bind_count)
+
+
+def _in_order(specs: dict[int, ColumnSpec], bind_count: int) -> tuple[ColumnSpec, ...]:
+    missing = [i for i in range(bind_count) if i not in specs]
+    if missing:
+        raise InvalidRequestError(
+            "The dev server cannot tell the type of bind marker number " + str(missing[0] + 1)
+        )
+    return tuple(specs[i] for i in range(bind_count))
+
+
+def _collect(statement: Statement, collector: _Collector) -> None:
     if isinstance(statement, Select):
-        for term, term_type in selector_markers(statement, table):
+        for term, term_type in selector_markers(statement, collector.table):
             collector.add(term, term_type, "[selection]")
         collector.where(statement.where)
         collector.add(statement.per_partition_limit, _INT, "[per_partition_limit]")
@@ -190,10 +226,8 @@ def bind_specs(
                     field_type = column.type.params[position]
                     collector.add(op.value, field_type, f"{column.name}.{op.field}")
             elif isinstance(op, Addition | Subtraction | Prepend):
-                operand = column.type
-                if column.type.code is TypeCode.COUNTER:
-                    operand = _BIGINT
-                elif isinstance(op, Subtraction) and column.type.code is TypeCode.MAP:
+                operand = column.type  # a counter increment's marker is of type counter
+                if isinstance(op, Subtraction) and column.type.code is TypeCode.MAP:
                     operand = DataType.set_of(column.type.params[0])
                 collector.add(op.value, operand, column.name)
         collector.where(statement.where)
@@ -211,12 +245,6 @@ def bind_specs(
         collector.add(statement.timestamp, _BIGINT, "[timestamp]")
         collector.where(statement.where)
         collector.conditions(statement.conditions)
-    missing = [i for i in range(bind_count) if i not in collector.specs]
-    if missing:
-        raise InvalidRequestError(
-            "The dev server cannot tell the type of bind marker number " + str(missing[0] + 1)
-        )
-    return tuple(collector.specs[i] for i in range(bind_count))
 
 
 def partition_key_indexes(statement: Statement, table: TableMetadata) -> tuple[int, ...]:

@@ -13,9 +13,7 @@ from cassflow.cql import Addition, Delete, Operation, Prepend, SetElement, Subtr
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._schema import ColumnMetadata, TableMetadata
 from cassflow.devserver._values import Evaluator
-from cassflow.protocol import UNSET, DataType, TypeCode
-
-_BIGINT = DataType(TypeCode.BIGINT)
+from cassflow.protocol import UNSET, TypeCode
 
 
 def _refuse_operation(op: Operation, column: ColumnMetadata) -> None:
@@ -57,7 +55,7 @@ def counter_delta(op: Operation, column: ColumnMetadata, evaluator: Evaluator) -
     """The signed amount ``op`` adds to the counter (None for an unset bound value)."""
     _refuse_operation(op, column)
     assert isinstance(op, Addition | Subtraction)
-    raw = evaluator.value(op.value, _BIGINT, column.name)
+    raw = evaluator.value(op.value, column.type, column.name)
     if raw is UNSET:
         return None
     if not isinstance(raw, bytes):

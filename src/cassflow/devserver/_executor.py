@@ -56,7 +56,7 @@ from cassflow.devserver._batches import (
     evaluate_conditional_batch,
     unconditional,
 )
-from cassflow.devserver._binds import bind_specs, partition_key_indexes
+from cassflow.devserver._binds import batch_bind_specs, bind_specs, partition_key_indexes
 from cassflow.devserver._compaction import CompactionSimulator
 from cassflow.devserver._conditions import check_write_consistency, is_conditional
 from cassflow.devserver._ddl import apply_ddl
@@ -87,6 +87,7 @@ from cassflow.devserver._select import result_columns, select
 from cassflow.devserver._server import ClientSession, Outcome
 from cassflow.devserver._storage import Storage
 from cassflow.devserver._system_tables import ClientInfo, NodeInfo, system_rows
+from cassflow.devserver._using import write_timestamp
 from cassflow.devserver._values import Evaluator
 from cassflow.protocol import (
     Batch,
@@ -339,13 +340,11 @@ class Executor:
                     ),
                 )
         elif isinstance(statement, BatchStatementAst):
-            specs: list[ColumnSpec] = []
-            for inner in statement.statements:
-                table = self._table(inner.table.keyspace or keyspace, inner.table.name)
-                count = classify(inner).bind_count
-                inner_specs = bind_specs(inner, table, len(specs) + count)
-                specs = list(inner_specs)
-            variables = tuple(specs)
+            tables = [
+                self._table(inner.table.keyspace or keyspace, inner.table.name)
+                for inner in statement.statements
+            ]
+            variables = batch_bind_specs(statement, tables, info.bind_count)
         elif info.bind_count:
             raise InvalidRequestError("Bind variables are not allowed in this statement")
         metadata_id = _metadata_id(columns)
@@ -580,10 +579,8 @@ class Executor:
         keyspace: str | None,
         now: int,
     ) -> Outcome:
-        base = self._timestamp(params.timestamp)
-        if statement.using.timestamp is not None:
-            value = evaluator.bigint_value(statement.using.timestamp, "[timestamp]")
-            base = value if value is not None else base
+        default = self._timestamp(params.timestamp)
+        base = write_timestamp(statement.using.timestamp, evaluator, default)
         items = []
         for inner in statement.statements:
             table = self._table(inner.table.keyspace or keyspace, inner.table.name)

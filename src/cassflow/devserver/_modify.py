@@ -50,7 +50,7 @@ from cassflow.devserver._keycodec import (
 )
 from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
 from cassflow.devserver._storage import Storage
-from cassflow.devserver._using import WriteOptions, write_options
+from cassflow.devserver._using import WriteOptions, write_options, write_timestamp
 from cassflow.devserver._values import (
     Evaluator,
     join_collection,
@@ -59,6 +59,7 @@ from cassflow.devserver._values import (
     split_fields,
 )
 from cassflow.devserver._where import Restrictions, analyze, known_column
+from cassflow.devserver._write_where import check_partition_key, non_primary_key_error
 from cassflow.protocol import UNSET, DataType, TypeCode, Value
 
 _EMPTY_COLLECTION = b"\x00\x00\x00\x00"
@@ -118,31 +119,42 @@ class Target:
 
 
 def _target(
-    table: TableMetadata, restrictions: Restrictions, *, statics_only: bool, deleting_rows: bool
+    table: TableMetadata,
+    restrictions: Restrictions,
+    *,
+    statics_only: bool,
+    deleting_rows: bool,
+    kind: str = "UPDATE",
 ) -> Target:
+    # check_partition_key has refused token relations and missing or sliced key parts.
     if restrictions.partition_values is None:
         missing = [c.name for c in table.partition_key]
         raise InvalidRequestError(f"Some partition key parts are missing: {', '.join(missing)}")
-    if restrictions.filters:
-        names = ", ".join(f.column.name for f in restrictions.filters)
-        raise InvalidRequestError(f"Non PRIMARY KEY columns found in where clause: {names}")
-    if restrictions.token_lower or restrictions.token_upper:
+    clustering = table.clustering_columns
+    prefix_len = len(restrictions.clustering_prefix)
+    has_slice = restrictions.lower is not None or restrictions.upper is not None
+    if kind == "UPDATE" and has_slice:
         raise InvalidRequestError(
-            "The token function cannot be used in WHERE clauses for UPDATE statements"
+            "Slice restrictions are not supported on the clustering columns in UPDATE statements"
         )
+    if restrictions.filters:  # Cassandra checks the clustering columns first
+        whole_rows = not clustering or (prefix_len == len(clustering) and not has_slice)
+        if kind == "UPDATE" and not whole_rows and not statics_only:
+            missing_ck = [c.name for c in clustering[prefix_len:]]
+            raise InvalidRequestError(f"Some clustering keys are missing: {', '.join(missing_ck)}")
+        raise non_primary_key_error([f.column.name for f in restrictions.filters])
     partitions = []
     for values in restrictions.partitions():
         pk = partition_key(values)
         partitions.append((token(pk), pk))
-    clustering = table.clustering_columns
-    prefix_len = len(restrictions.clustering_prefix)
-    has_slice = restrictions.lower is not None or restrictions.upper is not None
     if not clustering or (prefix_len == len(clustering) and not has_slice):
         rows = [_ck(table, prefix) for prefix in restrictions.clustering_prefixes()]
         return Target(partitions, rows, None)
     if prefix_len == 0 and not has_slice and (statics_only or deleting_rows):
         return Target(partitions, None, None)
     if not deleting_rows:
+        if kind == "DELETE":
+            raise InvalidRequestError("Range deletions are not supported for specific columns")
         missing = [c.name for c in clustering[prefix_len:]]
         raise InvalidRequestError(f"Some clustering keys are missing: {', '.join(missing)}")
     ranges: list[CkRange] = []
@@ -181,6 +193,7 @@ def update(
     statics_only = all(c.kind is ColumnKind.STATIC for c in columns) and not _regular_conditions(
         statement, table
     )
+    check_partition_key("UPDATE", table, statement.where)
     restrictions = analyze(
         table, statement.where, evaluator, allow_filtering=False, for_select=False
     )
@@ -205,6 +218,8 @@ def target_of(
     statement: Update | Delete, table: TableMetadata, evaluator: Evaluator
 ) -> tuple[Target, Restrictions]:
     """The rows an UPDATE or DELETE names (for conditional batches, which read them first)."""
+    kind = "UPDATE" if isinstance(statement, Update) else "DELETE"
+    check_partition_key(kind, table, statement.where)
     restrictions = analyze(
         table, statement.where, evaluator, allow_filtering=False, for_select=False
     )
@@ -222,7 +237,9 @@ def target_of(
     _check_static_only(statement, table, columns, restrictions)
     if is_conditional(statement):
         _check_conditional_delete(statement, table, columns, restrictions)
-    target = _target(table, restrictions, statics_only=statics_only, deleting_rows=not columns)
+    target = _target(
+        table, restrictions, statics_only=statics_only, deleting_rows=not columns, kind=kind
+    )
     return target, restrictions
 
 
@@ -609,18 +626,17 @@ def delete(
                 f"Invalid identifier {column.name} for deletion (should not be a PRIMARY KEY part)"
             )
     statics_only = bool(columns) and all(c.kind is ColumnKind.STATIC for c in columns)
+    check_partition_key("DELETE", table, statement.where)
     restrictions = analyze(
         table, statement.where, evaluator, allow_filtering=False, for_select=False
     )
     _check_static_only(statement, table, columns, restrictions)
     if conditional:
         _check_conditional_delete(statement, table, columns, restrictions)
-    target = _target(table, restrictions, statics_only=statics_only, deleting_rows=not columns)
-    timestamp = default_timestamp
-    if statement.timestamp is not None:
-        value = evaluator.bigint_value(statement.timestamp, "[timestamp]")
-        if value is not None:
-            timestamp = value
+    target = _target(
+        table, restrictions, statics_only=statics_only, deleting_rows=not columns, kind="DELETE"
+    )
+    timestamp = write_timestamp(statement.timestamp, evaluator, default_timestamp)
     table_id = str(table.id)
     with storage.transaction():
         if conditional:
