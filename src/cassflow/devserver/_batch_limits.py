@@ -9,8 +9,10 @@
 * ``verifyBatchType``: a non-LOGGED batch over more than
   ``unlogged_batch_across_partitions_warn_threshold`` (10) partitions gets a client warning.
 
-The size is measured on what the batch writes: :func:`recording` notes the rows the storage
-is asked to write while the batch runs, and :func:`batch_warnings` sizes them the way
+The size is measured on what the batch writes: :func:`recording` observes the storage
+(:meth:`~._storage.Storage.observed`) and notes each row write, increment and deletion the
+batch's statements ask for, as they ask it (before reconciliation with stored data, as a
+mutation holds what the statement made), and :func:`batch_warnings` sizes them the way
 ``PartitionUpdate.dataSize`` does (16 bytes of timestamp, TTL and deletion time per cell
 plus its value, 20 per row for its liveness and deletion, 8 per partition update...).
 The dev server stores non-frozen collections whole (Cassandra: a cell per element) and
@@ -21,9 +23,8 @@ Table sets print in Java ``HashSet`` order, as Cassandra's messages do.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._keycodec import STATIC_CK, CkRange, KeyCodecError, decode_clustering_key
@@ -122,47 +123,9 @@ class BatchWrites:
         self.ranges[key] = self.ranges.get(key, 0) + bounds + _DELETION
 
 
-@contextlib.contextmanager
-def recording(storage: Storage) -> Iterator[BatchWrites]:
+def recording(storage: Storage) -> contextlib.AbstractContextManager[BatchWrites]:
     """Note what ``storage`` is asked to write inside the ``with`` block (then stop)."""
-    writes = BatchWrites()
-    write, add_counters, delete_rows = storage.write, storage.add_counters, storage.delete_rows
-
-    def recorded_write(
-        table_id: str, token: int, pk: bytes, ck: bytes, cells: Any, **options: Any
-    ) -> None:
-        writes.write(
-            table_id,
-            pk,
-            ck,
-            cells,
-            ttl=options.get("ttl"),
-            row_marker=bool(options.get("row_marker")),
-        )
-        write(table_id, token, pk, ck, cells, **options)
-
-    def recorded_counters(
-        table_id: str, token: int, pk: bytes, ck: bytes, deltas: Any, **options: Any
-    ) -> None:
-        writes.counters(table_id, pk, ck, deltas)
-        add_counters(table_id, token, pk, ck, deltas, **options)
-
-    def recorded_delete(
-        table_id: str, token: int, pk: bytes, rows: CkRange, **options: Any
-    ) -> None:
-        writes.delete(table_id, pk, rows)
-        delete_rows(table_id, token, pk, rows, **options)
-
-    # Instance attributes shadow the methods; Storage's own helpers (delete_cells,
-    # delete_partition) call through these, so each write is noted once.
-    setattr(storage, "write", recorded_write)  # noqa: B010
-    setattr(storage, "add_counters", recorded_counters)  # noqa: B010
-    setattr(storage, "delete_rows", recorded_delete)  # noqa: B010
-    try:
-        yield writes
-    finally:
-        for name in ("write", "add_counters", "delete_rows"):
-            delattr(storage, name)
+    return storage.observed(BatchWrites())
 
 
 def batch_warnings(

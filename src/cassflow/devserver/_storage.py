@@ -38,12 +38,12 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol, TypeVar
 
 from cassflow.devserver._keycodec import CkRange, merge_ranges
 from cassflow.errors import CassflowError
 
-__all__ = ["DB_FILENAME", "Cell", "Row", "Storage", "StorageError"]
+__all__ = ["DB_FILENAME", "Cell", "Row", "Storage", "StorageError", "WriteObserver"]
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +147,32 @@ class Row:
     cells: dict[str, Cell]
 
 
+class WriteObserver(Protocol):
+    """Told of each write asked of a :class:`Storage` (see :meth:`Storage.observed`), before
+    it is reconciled with what is stored: the mutation as the statement made it."""
+
+    def write(
+        self,
+        table_id: str,
+        pk: bytes,
+        ck: bytes,
+        cells: Mapping[str, bytes | None],
+        *,
+        ttl: int | None,
+        row_marker: bool,
+    ) -> None:
+        """Cells (None: a cell tombstone) and maybe the row marker written to one row."""
+
+    def counters(self, table_id: str, pk: bytes, ck: bytes, names: Iterable[str]) -> None:
+        """Counter cells of one row incremented."""
+
+    def delete(self, table_id: str, pk: bytes, rows: CkRange) -> None:
+        """A row, a range of rows or (``CkRange(b"")``) the whole partition deleted."""
+
+
+_Observer = TypeVar("_Observer", bound=WriteObserver)
+
+
 class _Tombstone(NamedTuple):
     lo: bytes
     hi: bytes | None
@@ -194,6 +220,7 @@ class Storage:
         self._path = target
         self._depth = 0
         self._closed = False
+        self._observers: list[WriteObserver] = []
         try:
             self._setup()
         except BaseException:
@@ -270,6 +297,15 @@ class Storage:
             raise
         self._depth -= 1
         self._db.execute(f"RELEASE {savepoint}")
+
+    @contextlib.contextmanager
+    def observed(self, observer: _Observer) -> Iterator[_Observer]:
+        """Tell ``observer`` of every write asked inside the ``with`` block."""
+        self._observers.append(observer)
+        try:
+            yield observer
+        finally:
+            self._observers.remove(observer)
 
     @property
     def in_transaction(self) -> bool:
@@ -362,6 +398,8 @@ class Storage:
         a live cell of the same timestamp.
         """
         self._check_open()
+        for observer in self._observers:
+            observer.write(table_id, pk, ck, cells, ttl=ttl, row_marker=row_marker)
         tid = self._tid(table_id)
         deleted = self._deleted_at(tid, token, pk, ck)
         if deleted is not None and timestamp <= deleted:
@@ -426,6 +464,8 @@ class Storage:
         increments with older timestamps, like any write.
         """
         self._check_open()
+        for observer in self._observers:
+            observer.counters(table_id, pk, ck, deltas)
         tid = self._tid(table_id)
         deleted = self._deleted_at(tid, token, pk, ck)
         if deleted is not None and timestamp <= deleted:
@@ -471,6 +511,8 @@ class Storage:
         discarded.
         """
         self._check_open()
+        for observer in self._observers:
+            observer.delete(table_id, pk, rows)
         if rows.is_empty():
             return
         with self.transaction():
