@@ -17,10 +17,12 @@ from cassflow.cql import (
     CollectionType,
     CqlInvalidError,
     CqlType,
+    CreateIndex,
     CreateKeyspace,
     CreateTable,
     CreateType,
     DropColumns,
+    DropIndex,
     DropKeyspace,
     DropTable,
     DropType,
@@ -36,6 +38,7 @@ from cassflow.cql import (
 )
 from cassflow.devserver import _schema_changes as changes
 from cassflow.devserver._errors import InvalidRequestError
+from cassflow.devserver._index_ddl import create_index, drop_index
 from cassflow.devserver._schema import (
     SYSTEM_KEYSPACES,
     ClusteringOrder,
@@ -174,6 +177,16 @@ def _apply(schema: Schema, statement: Statement, keyspace: str | None) -> Schema
         return _alter_table(schema, ks, statement)
     if isinstance(statement, CreateType | AlterType | DropType):
         return _type_ddl(schema, statement, keyspace)
+    if isinstance(statement, CreateIndex):
+        ks = statement.table.keyspace or keyspace
+        if ks is None:
+            raise InvalidRequestError(_NO_KEYSPACE)
+        return create_index(schema, ks, statement)
+    if isinstance(statement, DropIndex):
+        ks = statement.name.keyspace or keyspace
+        if ks is None:
+            raise InvalidRequestError(_NO_KEYSPACE)
+        return drop_index(schema, ks, statement)
     raise InvalidRequestError(
         f"The dev server does not support {type(statement).__name__} statements yet"
     )

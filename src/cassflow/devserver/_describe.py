@@ -184,14 +184,17 @@ def _elements(
         table = ks.table(name)
         if table is None:
             raise InvalidRequestError(f"Table '{name}' not found in keyspace '{ks.name}'")
-        return False, [_table_element(table, internals)]
+        return False, list(_table_elements(table, internals))
     if kind is DescribeKind.TYPE:
         user_type = ks.user_type(name)
         if user_type is None:
             raise InvalidRequestError(f"User defined type '{name}' not found in '{ks.name}'")
         return False, [_type_element(user_type)]
     if kind is DescribeKind.INDEX:
-        raise InvalidRequestError(f"Table for existing index '{name}' not found in '{ks.name}'")
+        indexed = _indexed_table(ks, name)
+        if indexed is None:
+            raise InvalidRequestError(f"Table for existing index '{name}' not found in '{ks.name}'")
+        return False, [_index_element(indexed, name)]
     if kind is DescribeKind.MATERIALIZED_VIEW:
         raise InvalidRequestError(f"Materialized view '{name}' not found in '{ks.name}'")
     what = "function" if kind is DescribeKind.FUNCTION else "aggregate"
@@ -209,9 +212,12 @@ def _generic(
         keyspace = session if session is not None else name
     ks = _keyspace(schema, keyspace)
     table = ks.table(name)
-    if table is None:
+    if table is not None:
+        return list(_table_elements(table, internals))
+    indexed = _indexed_table(ks, name)
+    if indexed is None:
         raise InvalidRequestError(f"'{name}' not found in keyspace '{ks.name}'")
-    return [_table_element(table, internals)]
+    return [_index_element(indexed, name)]
 
 
 def _keyspace_elements(ks: KeyspaceMetadata, internals: bool, *, only: bool) -> Iterator[_Element]:
@@ -220,7 +226,26 @@ def _keyspace_elements(ks: KeyspaceMetadata, internals: bool, *, only: bool) -> 
         return
     yield from (_type_element(t) for t in _types_in_dependency_order(ks))
     for table in sorted(ks.tables.values(), key=lambda t: _name_key(t.name)):
-        yield _table_element(table, internals)
+        yield from _table_elements(table, internals)
+
+
+def _table_elements(table: TableMetadata, internals: bool) -> Iterator[_Element]:
+    """The table, then its indexes by name (DescribeStatement.getTableElements)."""
+    yield _table_element(table, internals)
+    for index in sorted(table.indexes, key=lambda i: _name_key(i.name)):
+        yield _index_element(table, index.name)
+
+
+def _indexed_table(ks: KeyspaceMetadata, index: str) -> TableMetadata | None:
+    return next((t for t in ks.tables.values() if t.index(index) is not None), None)
+
+
+def _index_element(table: TableMetadata, name: str) -> _Element:
+    """``IndexMetadata.toCqlString`` of a built-in index."""
+    index = table.index(name)
+    assert index is not None
+    cql = f"CREATE INDEX {maybe_quote(index.name)} ON {table.cql_name} ({index.target});"
+    return _Element(table.keyspace, "index", index.name, cql)
 
 
 def _types_in_dependency_order(ks: KeyspaceMetadata) -> list[UserType]:

@@ -2,9 +2,10 @@
 
 ``cassandra.yaml`` of 4.1 ships with ``materialized_views_enabled``,
 ``sasi_indexes_enabled`` and ``user_defined_functions_enabled`` all false, so a stock node
-refuses ``CREATE MATERIALIZED VIEW``, SASI indexes and ``CREATE FUNCTION`` with the texts
-below, and, as no view or function can exist, answers ``DROP`` of one as Cassandra answers
-the drop of a missing object (a no-op under ``IF EXISTS``). The dev server answers the same.
+refuses ``CREATE MATERIALIZED VIEW``, SASI indexes (in ``_index_ddl``) and ``CREATE FUNCTION``
+with the texts below, and, as no view or function can exist, answers ``DROP`` of one as
+Cassandra answers the drop of a missing object (a no-op under ``IF EXISTS``). The dev server
+answers the same.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 from cassflow.cql import (
     AlterMaterializedView,
     CreateFunction,
-    CreateIndex,
     CreateMaterializedView,
     DropFunction,
     DropMaterializedView,
@@ -29,7 +29,8 @@ UDFS_DISABLED = (
     "User-defined functions are disabled in cassandra.yaml - set "
     "user_defined_functions_enabled=true to enable"
 )
-_SASI_CLASS = "org.apache.cassandra.index.sasi.SASIIndex"
+#: The class name of SASI indexes, as ``CREATE CUSTOM INDEX ... USING`` names it.
+SASI_CLASS = "org.apache.cassandra.index.sasi.SASIIndex"
 _NO_KEYSPACE = (
     "No keyspace has been specified. USE a keyspace, or explicitly specify keyspace.tablename"
 )
@@ -50,9 +51,6 @@ def run_disabled(statement: Statement, keyspace: str | None) -> bool:
         if isinstance(statement, DropMaterializedView) and statement.if_exists:
             return True
         raise InvalidRequestError(f"Materialized view '{ks}.{statement.name.name}' doesn't exist")
-    if isinstance(statement, CreateIndex) and statement.custom and statement.using == _SASI_CLASS:
-        _keyspace(statement.table.keyspace, keyspace)
-        raise InvalidRequestError(SASI_DISABLED)
     if isinstance(statement, CreateFunction):
         _keyspace(statement.function.keyspace, keyspace)
         if statement.or_replace and statement.if_not_exists:
@@ -81,4 +79,4 @@ def _drop_function(statement: DropFunction, session: str | None) -> bool:
     raise InvalidRequestError(f"Function '{name}' doesn't exist")
 
 
-__all__ = ["SASI_DISABLED", "UDFS_DISABLED", "VIEWS_DISABLED", "run_disabled"]
+__all__ = ["SASI_CLASS", "SASI_DISABLED", "UDFS_DISABLED", "VIEWS_DISABLED", "run_disabled"]

@@ -22,11 +22,13 @@ from cassflow.cql import (
     AlterType,
     CqlInvalidError,
     CqlSyntaxError,
+    CreateIndex,
     CreateKeyspace,
     CreateTable,
     CreateType,
     Delete,
     Describe,
+    DropIndex,
     DropKeyspace,
     DropTable,
     DropType,
@@ -715,6 +717,8 @@ _DDL_STATEMENTS = (
     CreateType,
     AlterType,
     DropType,
+    CreateIndex,
+    DropIndex,
 )
 
 
@@ -731,6 +735,13 @@ def _ddl_permission(statement: Statement, keyspace: str | None) -> tuple[Resourc
             type(statement), Permission.DROP
         )
         return Resource.of_keyspace(statement.name.keyspace or keyspace or ""), permission
+    if isinstance(statement, CreateIndex):
+        ks = statement.table.keyspace or keyspace or ""
+        return Resource.of_table(ks, statement.table.name), Permission.ALTER
+    if isinstance(statement, DropIndex):
+        # Cassandra checks ALTER on the index's table; the keyspace level is the nearest
+        # resource known before the index is looked up.
+        return Resource.of_keyspace(statement.name.keyspace or keyspace or ""), Permission.ALTER
     assert isinstance(statement, CreateTable | AlterTable | DropTable)
     ks = statement.table.keyspace or keyspace or ""
     if isinstance(statement, CreateTable):

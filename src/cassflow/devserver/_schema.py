@@ -54,6 +54,7 @@ __all__ = [
     "ColumnKind",
     "ColumnMetadata",
     "DroppedColumn",
+    "IndexMetadata",
     "KeyspaceMetadata",
     "Schema",
     "SchemaAlreadyExistsError",
@@ -225,6 +226,45 @@ class ColumnMetadata:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IndexMetadata:
+    """A secondary index (``system_schema.indexes``): a built-in (COMPOSITES) index on one
+    column, whose ``target`` is ``IndexTarget.asCqlString()``: the column's CQL name, or
+    ``values(c)``, ``keys(c)``, ``entries(c)``, ``full(c)``."""
+
+    name: str
+    column: str
+    #: ``simple``, ``values``, ``keys``, ``entries`` or ``full`` (IndexTarget.Type).
+    target_type: str
+    kind: str = "COMPOSITES"
+
+    @property
+    def target(self) -> str:
+        """The ``target`` option as Cassandra writes it."""
+        if self.target_type == "simple":
+            return maybe_quote(self.column)
+        return f"{self.target_type}({maybe_quote(self.column)})"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-able dict."""
+        return {
+            "name": self.name,
+            "column": self.column,
+            "target_type": self.target_type,
+            "kind": self.kind,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> IndexMetadata:
+        """The inverse of :meth:`to_json`."""
+        return cls(
+            name=data["name"],
+            column=data["column"],
+            target_type=data["target_type"],
+            kind=data["kind"],
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DroppedColumn:
     """A dropped column (``system_schema.dropped_columns``); user types expanded to tuples."""
 
@@ -356,6 +396,8 @@ class TableMetadata:
     dropped_columns: tuple[DroppedColumn, ...] = ()
     counter: bool | None = None
     virtual: bool = False
+    #: Secondary indexes, in creation order.
+    indexes: tuple[IndexMetadata, ...] = ()
     _by_name: dict[str, ColumnMetadata] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -404,6 +446,10 @@ class TableMetadata:
         """The column called ``name`` (case-sensitive, as stored), or None."""
         return self._by_name.get(name)
 
+    def index(self, name: str) -> IndexMetadata | None:
+        """The secondary index called ``name``, or None."""
+        return next((i for i in self.indexes if i.name == name), None)
+
     def dropped_column(self, name: str) -> DroppedColumn | None:
         """The record of a dropped column called ``name``, or None."""
         return next((d for d in self.dropped_columns if d.name == name), None)
@@ -432,6 +478,7 @@ class TableMetadata:
             "options": self.options.to_json(),
             "dropped_columns": [d.to_json() for d in self.dropped_columns],
             "counter": self.counter,
+            "indexes": [i.to_json() for i in self.indexes],
         }
 
     @classmethod
@@ -445,6 +492,7 @@ class TableMetadata:
             options=TableOptions.from_json(data["options"]),
             dropped_columns=tuple(DroppedColumn.from_json(d) for d in data["dropped_columns"]),
             counter=data["counter"],
+            indexes=tuple(IndexMetadata.from_json(i) for i in data.get("indexes", ())),
         )
 
 

@@ -55,12 +55,15 @@ __all__ = [
     "alter_table_rename",
     "alter_type_add_field",
     "alter_type_rename_fields",
+    "authorize_schema_change",
+    "check_schema_statement",
     "create_keyspace",
     "create_table",
     "create_type",
     "drop_keyspace",
     "drop_table",
     "drop_type",
+    "table_updated",
 ]
 
 #: A single node in one data center, as ``cassflow dev`` runs.
@@ -127,6 +130,23 @@ def _updated(
 
 def _unchanged(schema: Schema) -> SchemaUpdate:
     return SchemaUpdate(schema, None)
+
+
+def authorize_schema_change(keyspace: str, permission: str, resource: str) -> None:
+    """The system keyspace guard every schema statement runs first (for other modules)."""
+    _authorize(keyspace, permission, resource)
+
+
+def check_schema_statement(schema: Schema, keyspace: str) -> None:
+    """``AlterSchemaStatement``'s common checks (for other modules)."""
+    _check_statement(schema, keyspace)
+
+
+def table_updated(
+    schema: Schema, keyspace: KeyspaceMetadata, old: TableMetadata, new: TableMetadata
+) -> SchemaUpdate:
+    """``new`` in place of ``old``, announced as an UPDATED TABLE change."""
+    return _table_updated(schema, keyspace, old, new)
 
 
 # --- keyspaces --------------------------------------------------------------------------------
@@ -445,6 +465,12 @@ def alter_table_drop(
             raise SchemaInvalidError(
                 f"Cannot drop non-frozen column {column_name} of user type {column.cql_type}"
             )
+        dependent = [i.name for i in table.indexes if i.column == column_name]
+        if dependent:
+            raise SchemaInvalidError(
+                f"Cannot drop column {column_name} because it has dependent secondary indexes "
+                f"({', '.join(dependent)})"
+            )
         removed.add(column_name)
         dropped[column_name] = DroppedColumn(
             name=column_name,
@@ -488,6 +514,12 @@ def alter_table_rename(
             raise SchemaInvalidError(
                 f"Cannot rename column {old} to {new_name} in table '{table.cql_name}'; another "
                 "column with that name already exists"
+            )
+        dependent = [i.name for i in table.indexes if i.column == old]
+        if dependent:
+            raise SchemaInvalidError(
+                f"Can't rename column {old} because it has dependent secondary indexes "
+                f"({', '.join(dependent)})"
             )
         del columns[old]
         columns[new_name] = replace(column, name=new_name)

@@ -394,6 +394,16 @@ def _schema_rows(schema: Schema) -> dict[tuple[str, str], tuple[Row, ...]]:
                         "type": dropped.cql_type,
                     }
                 )
+            for index in sorted(table.indexes, key=lambda i: i.name.encode()):
+                out["system_schema", "indexes"].append(
+                    {
+                        "keyspace_name": ks.name,
+                        "table_name": table.name,
+                        "index_name": index.name,
+                        "kind": index.kind,
+                        "options": {"target": index.target},
+                    }
+                )
         for udt in _by_name(ks.user_types):
             out["system_schema", "types"].append(
                 {

@@ -127,6 +127,9 @@ def analyze(
 ) -> Restrictions:
     """Resolve ``where`` against ``table``; raises InvalidRequestError as Cassandra does."""
     result = Restrictions()
+    # StatementRestrictions.hasQueriableIndex: a SELECT with a restriction an index serves
+    # is an index query; the restrictions left for filtering are then checked at the end.
+    indexed = for_select and not allow_filtering and _has_queriable_index(table, where)
     pk_eq: dict[str, list[bytes]] = {}
     ck_eq: dict[str, list[bytes]] = {}
     ck_slices: dict[str, list[tuple[Operator, tuple[bytes, ...], tuple[ColumnMetadata, ...]]]] = {}
@@ -174,11 +177,46 @@ def analyze(
                 )
             result.filters.append(_filter(column, relation, evaluator))
             result.needs_filtering = True
-    _resolve_partition_key(table, pk_eq, result, allow_filtering)
-    _resolve_clustering(table, ck_eq, ck_slices, result, allow_filtering)
-    if result.needs_filtering and not allow_filtering and for_select:
+    _resolve_partition_key(table, pk_eq, result, allow_filtering or indexed)
+    _resolve_clustering(table, ck_eq, ck_slices, result, allow_filtering or indexed)
+    served = indexed and _served_by_one_index(table, result.filters)
+    if result.needs_filtering and not allow_filtering and for_select and not served:
         raise InvalidRequestError(FILTERING_MESSAGE)
     return result
+
+
+def _index_supports(table: TableMetadata, column: ColumnMetadata, op: Operator) -> bool:
+    """Whether one of ``table``'s indexes serves ``column op value`` (Index.supportsExpression):
+    ``=`` for a simple or full() index, CONTAINS for values(), CONTAINS KEY for keys()."""
+    wanted = {
+        Operator.EQ: ("simple", "full"),
+        Operator.CONTAINS: ("values",),
+        Operator.CONTAINS_KEY: ("keys",),
+    }.get(op, ())
+    return any(i.column == column.name and i.target_type in wanted for i in table.indexes)
+
+
+def _has_queriable_index(table: TableMetadata, where: Sequence[Relation]) -> bool:
+    if not table.indexes:
+        return False
+    for relation in where:
+        if isinstance(relation, SingleColumnRelation):
+            column = table.column(relation.column)
+            if column is not None and _index_supports(table, column, relation.operator):
+                return True
+    return False
+
+
+def _served_by_one_index(table: TableMetadata, filters: Sequence[Filter]) -> bool:
+    """StatementRestrictions.needFiltering is false: one restriction is left, on one column,
+    and an index serves it (a key column's ``=`` arrives here as a one-value IN)."""
+    if len({f.column.name for f in filters}) != 1 or len(filters) != 1:
+        return False
+    only = filters[0]
+    op = only.operator
+    if op is Operator.IN and only.column.is_primary_key and len(only.values) == 1:
+        op = Operator.EQ
+    return _index_supports(table, only.column, op)
 
 
 def _filter(column: ColumnMetadata, relation: SingleColumnRelation, ev: Evaluator) -> Filter:
