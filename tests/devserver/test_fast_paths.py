@@ -59,9 +59,9 @@ def test_prepared_inserts_with_statics_unset_and_batches(session: Session, table
         (2, 4, "s5", None, 4),
         (2, 5, "s5", None, 5),
     ]
-    with pytest.raises(InvalidRequest, match="null value for partition key part k"):
+    with pytest.raises(InvalidRequest, match="Invalid null value in condition for column k"):
         session.execute(insert, (None, 1, None, None, None))
-    with pytest.raises(InvalidRequest, match="clustering key c"):
+    with pytest.raises(InvalidRequest, match="Invalid null value in condition for column c"):
         session.execute(insert, (3, None, None, None, None))
 
 

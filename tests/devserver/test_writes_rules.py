@@ -168,3 +168,26 @@ def test_counter_increment_is_typed_counter(ws: Session) -> None:
         "UPDATE cnt SET n = n + 1.5 WHERE p = 1",
         'Invalid FLOAT constant (1.5) for "n" of type counter',
     )
+
+
+def test_null_and_unset_keys(ws: Session) -> None:
+    """An INSERT's key values are read as a WHERE clause's EQ relations: the same words."""
+    insert = ws.prepare("INSERT INTO t (p, c, v) VALUES (?, ?, ?)")
+    for values, message in (
+        ((None, 1, 1), "Invalid null value in condition for column p"),
+        ((1, None, 1), "Invalid null value in condition for column c"),
+        ((1, UNSET_VALUE, 1), "Invalid unset value for column c"),
+    ):
+        _refused_prepared(ws, insert, values, message)
+    _refused(
+        ws,
+        "INSERT INTO t (p, c, v) VALUES (1, null, 1)",
+        "Invalid null value in condition for column c",
+    )
+    _refused(ws, "INSERT INTO t JSON '{\"c\": 1}'", "Invalid null value in condition for column p")
+    _refused(
+        ws, "INSERT INTO t JSON '{\"c\": 1}' DEFAULT UNSET", "Invalid unset value for column p"
+    )
+    update = ws.prepare("UPDATE t SET v = 1 WHERE p = ? AND c = ?")
+    _refused_prepared(ws, update, (1, None), "Invalid null value in condition for column c")
+    _refused_prepared(ws, update, (1, UNSET_VALUE), "Invalid unset value for column c")

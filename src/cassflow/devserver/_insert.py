@@ -239,8 +239,8 @@ def _key_value(value: Value, column: ColumnMetadata) -> bytes:
     if value is UNSET:
         raise InvalidRequestError(f"Invalid unset value for column {column.name}")
     if value is None:
-        part = "partition key part" if column.kind is ColumnKind.PARTITION_KEY else "clustering key"
-        raise InvalidRequestError(f"Invalid null value for {part} {column.name}")
+        # Cassandra reads an INSERT's key values as the EQ relations of a WHERE clause.
+        raise InvalidRequestError(f"Invalid null value in condition for column {column.name}")
     assert isinstance(value, bytes)
     if not value and column.kind is ColumnKind.PARTITION_KEY:
         raise InvalidRequestError("Key may not be empty")
