@@ -271,3 +271,17 @@ def test_decimal_cast_to_text_is_plain(session: Session, keyspace: str) -> None:
         (2, "-0.00000000005", "-5E-11"),
         (3, "1000", "1E+3"),
     ]
+
+
+def test_token_of_any_selectors_and_its_argument_count(session: Session, keyspace: str) -> None:
+    # TokenFct hashes its arguments as the partition key, whichever selectors give them.
+    session.execute(f"CREATE TABLE {keyspace}.tc (k int, c int, PRIMARY KEY (k, c))")
+    session.execute(f"INSERT INTO {keyspace}.tc (k, c) VALUES (1, 2)")
+    session.execute(f"INSERT INTO {keyspace}.tc (k, c) VALUES (2, 1)")
+    result = session.execute(f"SELECT k, c, token(k), token(c) FROM {keyspace}.tc")
+    assert result.column_names == ["k", "c", "system.token(k)", "system.token(c)"]
+    rows = list(result)
+    by_key = {r.k: r[2] for r in rows}
+    assert {r[3] for r in rows} == {by_key[1], by_key[2]}
+    with pytest.raises(InvalidRequest, match=r"system\.token: 1 required but 2 provided"):
+        session.execute(f"SELECT token(k, c) FROM {keyspace}.tc")

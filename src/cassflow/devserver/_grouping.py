@@ -10,9 +10,10 @@ groups per partition; without it both limits apply to the single result row.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from cassflow.cql import ColumnSelector, Operator, Select, SingleColumnRelation
+from cassflow.cql import ColumnSelector, Operator, Select, SingleColumnRelation, TokenRelation
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._schema import ColumnKind, TableMetadata
 from cassflow.devserver._selectors import Output
@@ -84,21 +85,22 @@ def _eq_restricted(table: TableMetadata, restrictions: Restrictions) -> set[str]
     return names
 
 
-def aggregation_warnings(
-    statement: Select, table: TableMetadata, restrictions: Restrictions
-) -> tuple[str, ...]:
-    """The client warnings Cassandra sends with an aggregation or GROUP BY query."""
-    if (
-        restrictions.partition_values is None
-        and restrictions.token_lower is None
-        and (restrictions.token_upper is None)
-    ):
-        return (WITHOUT_PARTITION_KEY,)
+def aggregation_warnings(statement: Select, table: TableMetadata) -> tuple[str, ...]:
+    """The client warnings Cassandra sends with an aggregation or GROUP BY query.
+
+    As SelectStatement does: without any restriction on the partition key (a token range
+    or a filtered partition key column counts as one), or with an IN on it.
+    """
     key_names = {c.name for c in table.partition_key}
-    if any(
-        isinstance(r, SingleColumnRelation) and r.column in key_names and r.operator is Operator.IN
+    on_key = [
+        r
         for r in statement.where
-    ):
+        if isinstance(r, TokenRelation)
+        or (isinstance(r, SingleColumnRelation) and r.column in key_names)
+    ]
+    if not on_key:
+        return (WITHOUT_PARTITION_KEY,)
+    if any(isinstance(r, SingleColumnRelation) and r.operator is Operator.IN for r in on_key):
         return (ON_MULTIPLE_PARTITIONS,)
     return ()
 
@@ -136,52 +138,82 @@ def _value(row: Any, name: str) -> bytes | None:
     return None if cell is None else cell[0]
 
 
+@dataclass(frozen=True, slots=True)
+class GroupPageEnd:
+    """Where a page of groups ended: the last row of its last group, and the count of groups
+    already given in that row's partition (for PER PARTITION LIMIT on the next page)."""
+
+    index: int
+    token: int
+    pk: bytes
+    ck: bytes
+    groups_in_partition: int
+
+
 def aggregate_rows(
     outs: Sequence[Output],
     source: Iterable[tuple[int, int, bytes, bytes, Any]],
     group_by: Sequence[str] | None,
     limit: int,
     per_partition: int,
-) -> list[tuple[bytes | None, ...]]:
+    page_size: int | None = None,
+    resumed: tuple[int, bytes, int] | None = None,
+) -> tuple[list[tuple[bytes | None, ...]], GroupPageEnd | None]:
     """The result rows of an aggregation: one per group of rows sharing their partition and
-    the clustering columns ``group_by`` (None: one row over everything)."""
+    the clustering columns ``group_by`` (None: one row over everything).
+
+    With GROUP BY, a page holds at most ``page_size`` groups, as Cassandra's
+    AggregationQueryPager pages them; the second value then says where the page ended when
+    another group follows. ``resumed`` is the (token, pk, groups given in it) of the
+    partition a previous page ended in.
+    """
     if group_by is None:
         everything = _Group(outs)
         for _index, tok, pk, _ck, row in source:
             everything.add(row, tok, pk)
-        return [everything.result()]
+        return [everything.result()], None
     rows: list[tuple[bytes | None, ...]] = []
     group: _Group | None = None
     group_key: tuple[Any, ...] | None = None
     partition: tuple[int, bytes] | None = None
     groups_in_partition = 0
+    if resumed is not None:
+        partition, groups_in_partition = (resumed[0], resumed[1]), resumed[2]
     skipping = False
-    for _index, tok, pk, _ck, row in source:
+    last: tuple[int, int, bytes, bytes] | None = None
+    end: GroupPageEnd | None = None
+    for index, tok, pk, ck, row in source:
         key = (tok, pk, *[_value(row, name) for name in group_by])
         if key != group_key:
             if group is not None:
                 rows.append(group.result())
                 group = None
+            if len(rows) >= limit:
+                break
+            if page_size is not None and len(rows) >= page_size and last is not None:
+                end = GroupPageEnd(*last, groups_in_partition)
+                break
             group_key = key
             if (tok, pk) != partition:
                 partition, groups_in_partition = (tok, pk), 0
             skipping = groups_in_partition >= per_partition
             if skipping:
+                last = (index, tok, pk, ck)
                 continue
-            if len(rows) >= limit:
-                break
             groups_in_partition += 1
             group = _Group(outs)
         if not skipping and group is not None:
             group.add(row, tok, pk)
+        last = (index, tok, pk, ck)
     if group is not None and len(rows) < limit:
         rows.append(group.result())
-    return rows
+    return rows, end
 
 
 __all__ = [
     "ON_MULTIPLE_PARTITIONS",
     "WITHOUT_PARTITION_KEY",
+    "GroupPageEnd",
     "aggregate_rows",
     "aggregation_warnings",
     "group_by_prefix",

@@ -20,6 +20,8 @@ import uuid
 
 from cassflow.cql._literals import civil_from_days, format_duration
 from cassflow.devserver._numbers import INT_FORMATS, decode_number
+from cassflow.devserver._schema_types import vector_parts
+from cassflow.devserver._vectors import split_vector
 from cassflow.protocol import DataType, TypeCode
 
 _INT32 = struct.Struct(">i")
@@ -219,6 +221,10 @@ def to_json(raw: bytes | None, dtype: DataType) -> str:
     if code is TypeCode.DURATION:
         # DurationType.toJSONString writes the duration's text without quotes.
         return _duration_text(raw)
+    vector = vector_parts(dtype)
+    if vector is not None:
+        # VectorType.toJSONString: the elements' JSON in a list.
+        return "[" + ", ".join(to_json(e, vector[0]) for e in split_vector(raw, dtype)) + "]"
     if code is TypeCode.CUSTOM:
         return _quote("0x" + raw.hex())
     return _quote(text_value(raw, dtype))

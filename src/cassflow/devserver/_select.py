@@ -33,6 +33,7 @@ from cassflow.devserver._keycodec import (
     token,
 )
 from cassflow.devserver._schema import ColumnKind, TableMetadata
+from cassflow.devserver._select_distinct import check_distinct
 from cassflow.devserver._selectors import json_rows, outputs, result_columns
 from cassflow.devserver._storage import Row, Storage
 from cassflow.devserver._values import STORAGE_VERSION, Evaluator, split_collection
@@ -426,6 +427,7 @@ def select(
     restrictions = analyze(
         table, statement.where, evaluator, allow_filtering=statement.allow_filtering
     )
+    check_distinct(statement, table, key_range=restrictions.partition_values is None)
     limit = _limit(statement.limit, evaluator, "limit")
     per_partition = _limit(statement.per_partition_limit, evaluator, "per_partition_limit")
     group_size = group_by_prefix(statement, table, restrictions)
@@ -433,11 +435,12 @@ def select(
     position = Position.decode(paging_state) if paging_state else None
     warnings: tuple[str, ...] = ()
     if aggregating:
-        # Aggregates are computed over every row at once: no paging.
-        page_size = None
-        position = None
+        if group_size is None:
+            # One row over every row: no paging.
+            page_size = None
+            position = None
         if generated is None:
-            warnings = aggregation_warnings(statement, table, restrictions)
+            warnings = aggregation_warnings(statement, table)
     if page_size is not None and page_size <= 0:
         page_size = None
     reverse = _reverse(statement, table, restrictions)
@@ -460,10 +463,27 @@ def select(
         group_by = (
             None if group_size is None else [c.name for c in table.clustering_columns[:group_size]]
         )
-        folded = aggregate_rows(outs, source, group_by, limit, per_partition)
+        # GROUP BY results come in pages of groups (Cassandra's AggregationQueryPager).
+        resumed = None
+        if position is not None:
+            limit = position.remaining
+            resumed = (position.token, position.pk, per_partition - position.partition_remaining)
+        folded, end = aggregate_rows(
+            outs, source, group_by, limit, per_partition, page_size, resumed
+        )
+        group_state = None
+        if end is not None:
+            group_state = Position(
+                end.index,
+                end.token,
+                end.pk,
+                end.ck,
+                limit - len(folded),
+                per_partition - end.groups_in_partition,
+            ).encode()
         if statement.json:
             folded = json_rows(outs, folded)
-        return Page(columns=columns, rows=folded, paging_state=None, warnings=warnings)
+        return Page(columns=columns, rows=folded, paging_state=group_state, warnings=warnings)
     if position is not None:
         limit = position.remaining
     rows: list[tuple[bytes | None, ...]] = []

@@ -38,16 +38,7 @@ def field_output(
     dtype, frozen, text = column.type, column.frozen, column.name
     positions: list[int] = []
     for field in path:
-        if dtype.code is not TypeCode.UDT:
-            raise InvalidRequestError(
-                f"Invalid field selection: {text} of type {cql_type(dtype, frozen=frozen)} is "
-                "not a user type"
-            )
-        if field not in dtype.field_names:
-            raise InvalidRequestError(
-                f"{text} of type {cql_type(dtype, frozen=frozen)} has no field {field}"
-            )
-        position = dtype.field_names.index(field)
+        position = field_position(text, dtype, frozen, field)
         positions.append(position)
         text = f"{text}.{field}"
         dtype, frozen = dtype.params[position], True
@@ -68,6 +59,27 @@ def field_output(
     return text, dtype, compute
 
 
+def field_position(text: str, dtype: DataType, frozen: bool, field: str) -> int:
+    """The position of ``field`` in the user type ``dtype`` of the selection ``text``."""
+    if dtype.code is not TypeCode.UDT:
+        raise InvalidRequestError(
+            f"Invalid field selection: {text} of type {cql_type(dtype, frozen=frozen)} is "
+            "not a user type"
+        )
+    if field not in dtype.field_names:
+        raise InvalidRequestError(
+            f"{text} of type {cql_type(dtype, frozen=frozen)} has no field {field}"
+        )
+    return dtype.field_names.index(field)
+
+
+def field_of(value: bytes | None, dtype: DataType, position: int) -> bytes | None:
+    """The serialized field at ``position`` of a user type value (null in, null out)."""
+    if not value:
+        return None
+    return split_fields(value, len(dtype.params))[position]
+
+
 def _types_along(dtype: DataType, positions: list[int]) -> list[DataType]:
     types = []
     for position in positions:
@@ -76,4 +88,4 @@ def _types_along(dtype: DataType, positions: list[int]) -> list[DataType]:
     return types
 
 
-__all__ = ["field_output"]
+__all__ = ["field_of", "field_output", "field_position"]

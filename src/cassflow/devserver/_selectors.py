@@ -14,28 +14,47 @@ from dataclasses import dataclass
 from typing import Any
 
 from cassflow.cql import (
+    BindMarker,
     CastSelector,
     ColumnSelector,
     CountRowsSelector,
+    ElementSelector,
     FieldSelector,
     FunctionSelector,
     Literal,
+    NegationSelector,
+    Null,
+    OperationSelector,
     Select,
     Selectable,
     Selector,
+    SliceSelector,
     Term,
     TermSelector,
+    TupleSelector,
     TypeHintSelector,
     WritetimeKind,
     WritetimeSelector,
 )
+from cassflow.devserver import _arithmetic as arithmetic
 from cassflow.devserver._aggregates import AGGREGATES, Aggregate, aggregate, count_rows
 from cassflow.devserver._errors import InvalidRequestError
-from cassflow.devserver._functions import ScalarFunction, cast_function, overloads
+from cassflow.devserver._functions import (
+    FunctionFailureError,
+    ScalarFunction,
+    cast_function,
+    overloads,
+)
 from cassflow.devserver._json_values import row_to_json, to_json
+from cassflow.devserver._keycodec import partition_key, token
+from cassflow.devserver._numbers import NUMERIC
 from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
-from cassflow.devserver._select_fields import field_output
+from cassflow.devserver._schema_types import cql_type, vector_parts
+from cassflow.devserver._select_elements import Extract, Selection, element, slice_of
+from cassflow.devserver._select_fields import field_of, field_output, field_position
+from cassflow.devserver._select_terms import as_term, preferred_type, vector_literal_type
 from cassflow.devserver._values import Evaluator
+from cassflow.devserver._vectors import SIMILARITY_FUNCTIONS, similarity
 from cassflow.devserver._where import known_column
 from cassflow.protocol import UNSET, ColumnSpec, DataType, TypeCode
 
@@ -45,6 +64,7 @@ Compute = Callable[[Any, int, bytes], bytes | None]
 _BIGINT = DataType(TypeCode.BIGINT)
 _INT = DataType(TypeCode.INT)
 _TEXT = DataType(TypeCode.VARCHAR)
+_FLOAT = DataType(TypeCode.FLOAT)
 JSON_COLUMN = "[json]"
 
 
@@ -64,6 +84,8 @@ class Output:
     plain: str | None = None
     #: Applied to an aggregate's result (``cast(count(*) as int)``, ``toJson(max(v))``).
     finish: Callable[[bytes | None], bytes | None] | None = None
+    #: A term: the same value whatever the row.
+    constant: bool = False
 
 
 def _plain(column: ColumnMetadata) -> Compute:
@@ -100,10 +122,14 @@ def _always(_row: Any, _token: int, _pk: bytes) -> bytes | None:
 class _Compiler:
     """Compiles the selectors of one statement against one table."""
 
-    def __init__(self, statement: Select, table: TableMetadata, evaluator: Evaluator) -> None:
+    def __init__(
+        self, statement: Select, table: TableMetadata, evaluator: Evaluator, executing: bool
+    ) -> None:
         self.statement = statement
         self.table = table
         self.evaluator = evaluator
+        #: Whether the statement runs (bound values known) rather than being prepared.
+        self.executing = executing
         #: The bind markers of the selectors and the types they receive.
         self.markers: list[tuple[Term, DataType]] = []
 
@@ -111,6 +137,9 @@ class _Compiler:
         return known_column(self.table, name)
 
     def compile(self, selectable: Selectable, expected: DataType | None = None) -> Output:
+        constant = as_term(selectable)
+        if constant is not None and not isinstance(selectable, TermSelector):
+            selectable = TermSelector(term=constant)  # [1, 2] and the like: a literal
         if isinstance(selectable, ColumnSelector):
             return self._column(selectable)
         if isinstance(selectable, WritetimeSelector):
@@ -118,15 +147,27 @@ class _Compiler:
         if isinstance(selectable, CountRowsSelector):
             return Output("count", _BIGINT, _always, aggregate=count_rows())
         if isinstance(selectable, FieldSelector):
+            if not _on_column(selectable):
+                return self._field(selectable)
             name, dtype, compute = field_output(selectable, self.column)
             return Output(name, dtype, compute)
+        if isinstance(selectable, ElementSelector | SliceSelector):
+            return self._elements(selectable)
+        if isinstance(selectable, OperationSelector):
+            return self._operation(selectable)
+        if isinstance(selectable, NegationSelector):
+            return self._negation(selectable)
+        if isinstance(selectable, TupleSelector) and len(selectable.items) == 1:
+            return self.compile(selectable.items[0], expected)  # a selector in parentheses
         if isinstance(selectable, TermSelector):
             return self._term(selectable, expected, None)
-        if isinstance(selectable, TypeHintSelector) and isinstance(
-            selectable.selector, TermSelector
-        ):
+        hinted_term = (
+            as_term(selectable.selector) if isinstance(selectable, TypeHintSelector) else None
+        )
+        if isinstance(selectable, TypeHintSelector) and hinted_term is not None:
             hinted = selectable.type.to_data_type()
-            return self._term(selectable.selector, hinted, f"({selectable.type.to_cql()})")
+            term = TermSelector(term=hinted_term)
+            return self._term(term, hinted, f"({selectable.type.to_cql()})")
         if isinstance(selectable, CastSelector):
             return self._cast(selectable)
         if isinstance(selectable, FunctionSelector):
@@ -158,6 +199,113 @@ class _Compiler:
             )
         return Output(column.name, column.type, _plain(column), plain=column.name)
 
+    def _field(self, selectable: FieldSelector) -> Output:
+        inner = self.compile(selectable.selector)
+        dtype = inner.type
+        position = field_position(inner.name, dtype, True, selectable.field)
+
+        def field(value: bytes | None) -> bytes | None:
+            return field_of(value, dtype, position)
+
+        name = f"{inner.name}.{selectable.field}"
+        return _applied(inner, name, dtype.params[position], field)
+
+    def _elements(self, selectable: ElementSelector | SliceSelector) -> Output:
+        inner = self.compile(selectable.selector)
+        column = None if inner.plain is None else self.table.column(inner.plain)
+        whole = column is not None and column.is_multi_cell
+        frozen = column.frozen if column is not None else True
+        selection: Selection
+        if isinstance(selectable, ElementSelector):
+            selection = element(inner.name, inner.type, frozen, selectable.key)
+        else:
+            selection = slice_of(
+                inner.name, inner.type, frozen, selectable.start, selectable.end, whole
+            )
+        self.markers.extend(selection.markers)
+        extract: Extract
+        if self.executing:
+            extract = selection.bind(self.evaluator.value)  # errors before any row, as Cassandra
+        else:
+            bound: list[Extract] = []
+            evaluate = self.evaluator.value
+
+            def extract(value: bytes | None) -> bytes | None:
+                if not bound:
+                    bound.append(selection.bind(evaluate))
+                return bound[0](value)
+
+        return _applied(inner, selection.name, selection.type, extract)
+
+    def _operand(self, selectable: Selectable) -> tuple[Output | None, DataType | None]:
+        """A compiled operand (None for a term) and its type (None when only the operation
+        can tell it: bind markers and NULL)."""
+        if isinstance(selectable, TermSelector):
+            return None, preferred_type(selectable.term)
+        output = self.compile(selectable)
+        return output, output.type
+
+    def _operation(self, selectable: OperationSelector) -> Output:
+        operator = selectable.operator
+        (left, left_type), (right, right_type) = (
+            self._operand(selectable.left),
+            self._operand(selectable.right),
+        )
+        names = [
+            o.name if o is not None else s.to_cql()
+            for o, s in ((left, selectable.left), (right, selectable.right))
+        ]
+        if left_type is None or right_type is None:
+            left_type, right_type = arithmetic.infer_operands(
+                operator, left_type, right_type, names
+            )
+        result = arithmetic.signature(operator, left_type, right_type)
+        if result is None:
+            raise InvalidRequestError(
+                f"the '{operator}' operation is not supported between {names[0]} and {names[1]}"
+            )
+        left_out = left if left is not None else self.scalar(selectable.left, left_type)
+        right_out = right if right is not None else self.scalar(selectable.right, right_type)
+        if result.code in (TypeCode.TIMESTAMP, TypeCode.DATE):
+            apply = arithmetic.temporal(operator, result)
+        else:
+            apply = arithmetic.numeric(operator, left_type, right_type, result)
+        function = arithmetic.FUNCTION_NAMES[operator]
+        arg_types = (left_type, right_type)
+
+        def operate(a: bytes | None, b: bytes | None) -> bytes | None:
+            if not a or not b:
+                return None
+            try:
+                return apply(a, b)
+            except arithmetic.OperationError as exc:
+                raise FunctionFailureError(
+                    arithmetic.failure_text(operator, arg_types[0], arg_types[1], exc),
+                    function,
+                    tuple(cql_type(t, frozen=True) for t in arg_types),
+                ) from None
+
+        return _combine(f"{names[0]} {operator} {names[1]}", result, left_out, right_out, operate)
+
+    def _negation(self, selectable: NegationSelector) -> Output:
+        inner, dtype = self._operand(selectable.selector)
+        text = inner.name if inner is not None else selectable.selector.to_cql()
+        if dtype is None:
+            raise InvalidRequestError("Ambiguous negation: use type casts to disambiguate")
+        if dtype.code not in NUMERIC:
+            raise InvalidRequestError(
+                f"Invalid call to function _negate, none of its type signatures match (known "
+                f"type signatures: {arithmetic.negation_signatures()})"
+            )
+        if inner is None:
+            inner = self.scalar(selectable.selector, dtype)
+        apply = arithmetic.negate(dtype)
+
+        def negated(value: bytes | None) -> bytes | None:
+            return apply(value) if value else None
+
+        return _applied(inner, f"-{text}", dtype, negated)
+
     def _writetime(self, selectable: WritetimeSelector) -> Output:
         if not isinstance(selectable.selector, ColumnSelector):
             raise InvalidRequestError(
@@ -165,20 +313,26 @@ class _Compiler:
             )
         column = self.column(selectable.selector.name)
         is_ttl = selectable.kind is WritetimeKind.TTL
-        function = "ttl" if is_ttl else "writeTime"
+        is_max = selectable.kind is WritetimeKind.MAXWRITETIME
+        # Cassandra 4.1 names writetime "writeTime" in these errors; maxwritetime is 5.0's.
+        function = "ttl" if is_ttl else "maxwritetime" if is_max else "writeTime"
         if column.is_primary_key:
             raise InvalidRequestError(
                 f"Cannot use selection function {function} on PRIMARY KEY part {column.name}"
             )
         if column.is_multi_cell:
+            if is_max:
+                raise InvalidRequestError(
+                    f"The dev server does not support the selector {selectable.to_cql()} on a "
+                    "non-frozen column yet"
+                )
             kind = "UDT" if column.type.code is TypeCode.UDT else "collection"
             raise InvalidRequestError(
                 f"Cannot use selection function {function} on non-frozen {kind} {column.name}"
             )
-        if selectable.kind is WritetimeKind.MAXWRITETIME:
-            raise InvalidRequestError(
-                f"The dev server does not support the selector {selectable.to_cql()} yet"
-            )
+        if is_max:
+            # One cell: its greatest write time is its write time.
+            return Output(f"maxwritetime({column.name})", _BIGINT, _cell_meta(column, 1))
         if is_ttl:
             return Output(f"ttl({column.name})", _INT, _cell_meta(column, 2))
         return Output(f"writetime({column.name})", _BIGINT, _cell_meta(column, 1))
@@ -203,7 +357,7 @@ class _Compiler:
             assert result is None or isinstance(result, bytes)
             return result
 
-        return Output(text, dtype, compute)
+        return Output(text, dtype, compute, constant=True)
 
     def _cast(self, selectable: CastSelector) -> Output:
         inner = self.compile(selectable.selector)
@@ -228,6 +382,8 @@ class _Compiler:
             return self._token(selectable)
         if name == "tojson":
             return self._to_json(selectable)
+        if name in SIMILARITY_FUNCTIONS:
+            return self._similarity(selectable, name)
         if name == "fromjson":
             raise InvalidRequestError(
                 "fromJson() cannot be used in the selection clause of a SELECT statement"
@@ -255,12 +411,101 @@ class _Compiler:
         return self._scalar_function(selectable, name)
 
     def _token(self, selectable: FunctionSelector) -> Output:
+        """``token(a, b)``: Cassandra's TokenFct takes one argument per partition key column
+        and hashes their values as the partition key's, whatever selectors give them."""
+        key = self.table.partition_key
         names = [a.name if isinstance(a, ColumnSelector) else None for a in selectable.args]
-        if names != [c.name for c in self.table.partition_key]:
+        if names == [c.name for c in key]:
+            return Output(f"system.token({', '.join(c.name for c in key)})", _BIGINT, _token_output)
+        if len(selectable.args) != len(key):
             raise InvalidRequestError(
-                "Type error: token() takes the partition key columns in order"
+                f"Invalid number of arguments in call to function system.token: {len(key)} "
+                f"required but {len(selectable.args)} provided"
             )
-        return Output(f"system.token({', '.join(str(n) for n in names)})", _BIGINT, _token_output)
+        args = [self.scalar(a, c.type) for a, c in zip(selectable.args, key, strict=True)]
+        computes = [a.compute for a in args]
+
+        def compute(row: Any, tok: int, pk: bytes) -> bytes | None:
+            values = [c(row, tok, pk) for c in computes]
+            if any(v is None for v in values):
+                return None
+            return struct.pack(">q", token(partition_key([v for v in values if v is not None])))
+
+        return Output(f"system.token({', '.join(a.name for a in args)})", _BIGINT, compute)
+
+    def _similarity(self, selectable: FunctionSelector, name: str) -> Output:
+        """``similarity_cosine/euclidean/dot_product(a, b)`` of Cassandra 5.0 (VectorFcts)."""
+        function = f"system.{name}"
+        args = selectable.args
+        if len(args) != 2:
+            raise InvalidRequestError(
+                f"Invalid number of arguments for function {function}. Expected 2 but found "
+                f"{len(args)}"
+            )
+        known: list[Output | None] = []
+        types: list[DataType | None] = []
+        for arg in args:
+            inferred = vector_literal_type(arg)
+            if inferred is not None or isinstance(arg, TermSelector):
+                known.append(None)
+                types.append(inferred)
+                continue
+            output = self.compile(arg)
+            column = None if output.plain is None else self.table.column(output.plain)
+            parts = vector_parts(output.type)
+            if parts is None or parts[0].code is not TypeCode.FLOAT:
+                frozen = column.frozen if column is not None else True
+                raise InvalidRequestError(
+                    f"Function {function} requires a float vector argument, but found argument "
+                    f"{output.name} of type {cql_type(output.type, frozen=frozen)}"
+                )
+            known.append(output)
+            types.append(output.type)
+        for index, arg in enumerate(args):
+            if types[index] is None:
+                other = types[1 - index]
+                if other is None:
+                    raise InvalidRequestError(
+                        f"Cannot infer type of argument {arg.to_cql()} in call to function "
+                        f"{function}"
+                    )
+                types[index] = other
+        if vector_parts(types[0] or _FLOAT) != vector_parts(types[1] or _FLOAT):
+            raise InvalidRequestError("All arguments must have the same vector dimensions")
+        compiled = []
+        for index, (arg, given, dtype) in enumerate(zip(args, known, types, strict=True)):
+            if given is not None:
+                compiled.append(given)
+                continue
+            assert dtype is not None
+            self._check_assignable(arg, dtype, index, function)
+            compiled.append(self.scalar(arg, dtype))
+
+        def compute(value: bytes | None, other: bytes | None) -> bytes | None:
+            if value is None or other is None:
+                return None
+            try:
+                return similarity(name, value, other)
+            except ValueError as exc:
+                raise InvalidRequestError(str(exc)) from None
+
+        column_name = f"{function}({', '.join(o.name for o in compiled)})"
+        return _combine(column_name, _FLOAT, compiled[0], compiled[1], compute)
+
+    def _check_assignable(
+        self, arg: Selectable, dtype: DataType, index: int, function: str
+    ) -> None:
+        """A constant argument must fit its parameter's type (FunctionResolver's 'Type error')."""
+        term = as_term(arg)
+        if term is None or isinstance(term, BindMarker | Null):
+            return
+        try:
+            self.evaluator.value(term, dtype, "[selection]")
+        except InvalidRequestError:
+            raise InvalidRequestError(
+                f"Type error: {arg.to_cql()} cannot be passed as argument {index} of function "
+                f"{function} of type {cql_type(dtype, frozen=True)}"
+            ) from None
 
     def _to_json(self, selectable: FunctionSelector) -> Output:
         if len(selectable.args) != 1:
@@ -330,6 +575,36 @@ def _applied(
     return Output(name, dtype, compute)
 
 
+def _combine(
+    name: str,
+    dtype: DataType,
+    left: Output,
+    right: Output,
+    fn: Callable[[bytes | None, bytes | None], bytes | None],
+) -> Output:
+    """``fn`` of two operands; one of them may be an aggregate when the other is constant."""
+    if left.aggregate is None and right.aggregate is None:
+        compute_left, compute_right = left.compute, right.compute
+
+        def compute(row: Any, tok: int, pk: bytes) -> bytes | None:
+            return fn(compute_left(row, tok, pk), compute_right(row, tok, pk))
+
+        return Output(name, dtype, compute)
+    if left.aggregate is not None and right.aggregate is None and _constant(right):
+        constant = right.compute
+        return _applied(left, name, dtype, lambda value: fn(value, constant({}, 0, b"")))
+    if right.aggregate is not None and left.aggregate is None and _constant(left):
+        constant = left.compute
+        return _applied(right, name, dtype, lambda value: fn(constant({}, 0, b""), value))
+    raise InvalidRequestError(
+        f"The dev server does not support the selector {name} (an operation on aggregates) yet"
+    )
+
+
+def _constant(output: Output) -> bool:
+    return output.constant
+
+
 def _call(function: ScalarFunction, args: list[Output], evaluator: Evaluator) -> Output:
     impl = function.impl
     name = function.column_name([a.name for a in args])
@@ -347,6 +622,13 @@ def _call(function: ScalarFunction, args: list[Output], evaluator: Evaluator) ->
     return Output(name, function.return_type, compute)
 
 
+def _on_column(selectable: Selectable) -> bool:
+    """Whether a field selection reads fields of a column (``u.a.b``), nothing else between."""
+    while isinstance(selectable, FieldSelector):
+        selectable = selectable.selector
+    return isinstance(selectable, ColumnSelector)
+
+
 def _is_term(selectable: Selectable) -> bool:
     return isinstance(selectable, TermSelector)
 
@@ -359,7 +641,13 @@ def _named(output: Output, selector: Selector) -> Output:
     if selector.alias is None:
         return output
     return Output(
-        selector.alias, output.type, output.compute, output.aggregate, output.plain, output.finish
+        selector.alias,
+        output.type,
+        output.compute,
+        output.aggregate,
+        output.plain,
+        output.finish,
+        output.constant,
     )
 
 
@@ -373,13 +661,13 @@ def outputs(
     """
     if not statement.selectors:
         return [Output(c.name, c.type, _plain(c), plain=c.name) for c in table.columns]
-    compiler = _Compiler(statement, table, evaluator or Evaluator([]))
+    compiler = _Compiler(statement, table, evaluator or Evaluator([]), evaluator is not None)
     return [_named(compiler.compile(s.selectable), s) for s in statement.selectors]
 
 
 def selector_markers(statement: Select, table: TableMetadata) -> list[tuple[Term, DataType]]:
     """The terms of the select clause with the types they receive (for bind markers)."""
-    compiler = _Compiler(statement, table, Evaluator([]))
+    compiler = _Compiler(statement, table, Evaluator([]), False)
     for selector in statement.selectors:
         compiler.compile(selector.selectable)
     return compiler.markers

@@ -7,12 +7,14 @@ their length as an unsigned vint. The type is a custom type named by its marshal
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Sequence
 
 from cassflow.devserver._schema_types import cql_type, vector_parts
 from cassflow.protocol import DataType, TypeCode
 
-__all__ = ["join_vector", "split_vector"]
+__all__ = ["SIMILARITY_FUNCTIONS", "join_vector", "similarity", "split_vector"]
 
 # Serialized sizes of the fixed-width types: their vector elements carry no length.
 _FIXED_WIDTH = {
@@ -83,3 +85,55 @@ def _read_unsigned_vint(raw: bytes, pos: int) -> tuple[int, int]:
     for byte in raw[pos + 1 : pos + 1 + extra]:
         value = (value << 8) | byte
     return value, pos + 1 + extra
+
+
+# --- similarity functions (Cassandra 5.0's VectorFcts) -------------------------------------
+
+#: The similarity functions of Cassandra 5.0, and whether each accepts all-zero vectors.
+SIMILARITY_FUNCTIONS = {
+    "similarity_cosine": False,
+    "similarity_euclidean": True,
+    "similarity_dot_product": True,
+}
+_F32 = struct.Struct(">f")
+
+
+def _f32(value: float) -> float:
+    """``value`` rounded to a Java float (what each float operation of jvector gives)."""
+    try:
+        return float(_F32.unpack(_F32.pack(value))[0])
+    except OverflowError:
+        return math.copysign(math.inf, value)
+
+
+def _floats(raw: bytes) -> list[float]:
+    return [_F32.unpack_from(raw, pos)[0] for pos in range(0, len(raw), 4)]
+
+
+def similarity(name: str, left: bytes, right: bytes) -> bytes:
+    """``similarity_xxx(left, right)`` of two float vectors of one dimension, as a float.
+
+    Cosine is ``(1 + cos) / 2``, dot product ``(1 + a·b) / 2`` and euclidean
+    ``1 / (1 + |a - b|²)``, in float arithmetic as jvector's ``VectorSimilarityFunction``.
+    Raises ValueError for an all-zero vector given to cosine.
+    """
+    a, b = _floats(left), _floats(right)
+    if name == "similarity_euclidean":
+        total = 0.0
+        for x, y in zip(a, b, strict=True):
+            diff = _f32(x - y)
+            total = _f32(total + _f32(diff * diff))
+        return _F32.pack(_f32(1 / _f32(1 + total)))
+    dot = 0.0
+    for x, y in zip(a, b, strict=True):
+        dot = _f32(dot + _f32(x * y))
+    if name == "similarity_dot_product":
+        return _F32.pack(_f32(_f32(1 + dot) / 2))
+    if not any(a) or not any(b):
+        raise ValueError(f"Function system.{name} doesn't support all-zero vectors.")
+    norm_a = norm_b = 0.0
+    for x, y in zip(a, b, strict=True):
+        norm_a = _f32(norm_a + _f32(x * x))
+        norm_b = _f32(norm_b + _f32(y * y))
+    cosine = _f32(dot / math.sqrt(norm_a * norm_b))
+    return _F32.pack(_f32(_f32(1 + cosine) / 2))
