@@ -5,36 +5,30 @@ objects."""
 
 from __future__ import annotations
 
-import pytest
-from cassandra import InvalidRequest
 from cassandra.cluster import Session
 
-
-def _error(session: Session, statement: str) -> str:
-    with pytest.raises(InvalidRequest) as info:
-        session.execute(statement)
-    return str(info.value)
+from invalid import invalid_message
 
 
 def test_materialized_views_are_disabled(session: Session, keyspace: str) -> None:
     session.execute(f"CREATE TABLE {keyspace}.base (k int PRIMARY KEY, v int)")
-    assert "Materialized views are disabled. Enable in cassandra.yaml to use." in _error(
+    assert "Materialized views are disabled. Enable in cassandra.yaml to use." in invalid_message(
         session,
         f"CREATE MATERIALIZED VIEW {keyspace}.by_v AS SELECT * FROM {keyspace}.base "
         "WHERE v IS NOT NULL AND k IS NOT NULL PRIMARY KEY (v, k)",
     )
-    assert f"Materialized view '{keyspace}.by_v' doesn't exist" in _error(
+    assert f"Materialized view '{keyspace}.by_v' doesn't exist" in invalid_message(
         session, f"DROP MATERIALIZED VIEW {keyspace}.by_v"
     )
     session.execute(f"DROP MATERIALIZED VIEW IF EXISTS {keyspace}.by_v")
-    assert f"Materialized view '{keyspace}.by_v' doesn't exist" in _error(
+    assert f"Materialized view '{keyspace}.by_v' doesn't exist" in invalid_message(
         session, f"ALTER MATERIALIZED VIEW {keyspace}.by_v WITH comment = 'x'"
     )
 
 
 def test_sasi_indexes_are_disabled(session: Session, keyspace: str) -> None:
     session.execute(f"CREATE TABLE {keyspace}.sasi (k int PRIMARY KEY, v text)")
-    assert "SASI indexes are disabled. Enable in cassandra.yaml to use." in _error(
+    assert "SASI indexes are disabled. Enable in cassandra.yaml to use." in invalid_message(
         session,
         f"CREATE CUSTOM INDEX ON {keyspace}.sasi (v) "
         "USING 'org.apache.cassandra.index.sasi.SASIIndex' WITH OPTIONS = {'mode': 'CONTAINS'}",
@@ -49,14 +43,14 @@ def test_user_defined_functions_are_disabled(session: Session, keyspace: str) ->
     assert (
         "User-defined functions are disabled in cassandra.yaml - set "
         "user_defined_functions_enabled=true to enable"
-    ) in _error(session, f"CREATE {create}")
-    assert "Cannot use both 'OR REPLACE' and 'IF NOT EXISTS' directives" in _error(
+    ) in invalid_message(session, f"CREATE {create}")
+    assert "Cannot use both 'OR REPLACE' and 'IF NOT EXISTS' directives" in invalid_message(
         session, f"CREATE OR REPLACE {create.replace('FUNCTION', 'FUNCTION IF NOT EXISTS', 1)}"
     )
-    assert f"Function '{keyspace}.twice' doesn't exist" in _error(
+    assert f"Function '{keyspace}.twice' doesn't exist" in invalid_message(
         session, f"DROP FUNCTION {keyspace}.twice"
     )
-    assert f"Function '{keyspace}.twice(int, text)' doesn't exist" in _error(
+    assert f"Function '{keyspace}.twice(int, text)' doesn't exist" in invalid_message(
         session, f"DROP FUNCTION {keyspace}.twice(int, text)"
     )
     session.execute(f"DROP FUNCTION IF EXISTS {keyspace}.twice")

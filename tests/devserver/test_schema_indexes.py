@@ -7,18 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cassandra import InvalidRequest
 from cassandra.cluster import Session
 
 from clusters import connect
+from invalid import invalid_message
 
 _FILTERING = "Cannot execute this query as it might involve data filtering"
-
-
-def _error(session: Session, statement: str) -> str:
-    with pytest.raises(InvalidRequest) as info:
-        session.execute(statement)
-    return str(info.value)
 
 
 def _table(session: Session, keyspace: str) -> None:
@@ -33,12 +27,12 @@ def test_create_index_rules_and_messages(session: Session, keyspace: str) -> Non
     _table(session, ks)
     session.execute(f"CREATE INDEX ON {ks}.t (v)")
     # A second index on the same target: a generated name, then refused as a duplicate.
-    assert "Index t_v_idx_1 is a duplicate of existing index t_v_idx" in _error(
+    assert "Index t_v_idx_1 is a duplicate of existing index t_v_idx" in invalid_message(
         session, f"CREATE INDEX ON {ks}.t (v)"
     )
     session.execute(f"CREATE INDEX IF NOT EXISTS ON {ks}.t (v)")
     session.execute(f"CREATE INDEX by_keys ON {ks}.t (keys(m))")
-    assert "Index 'by_keys' already exists" in _error(
+    assert "Index 'by_keys' already exists" in invalid_message(
         session, f"CREATE INDEX by_keys ON {ks}.t (w)"
     )
     session.execute(f"CREATE INDEX IF NOT EXISTS by_keys ON {ks}.t (w)")
@@ -61,9 +55,9 @@ def test_create_index_rules_and_messages(session: Session, keyspace: str) -> Non
         "for a non-CUSTOM index",
     }
     for statement, message in cases.items():
-        assert message in _error(session, statement), statement
+        assert message in invalid_message(session, statement), statement
     session.execute(f"CREATE TABLE {ks}.counts (k int PRIMARY KEY, n counter)")
-    assert "Secondary indexes on counter tables aren't supported" in _error(
+    assert "Secondary indexes on counter tables aren't supported" in invalid_message(
         session, f"CREATE INDEX ON {ks}.counts (n)"
     )
 
@@ -112,7 +106,7 @@ def test_indexes_in_system_schema_driver_metadata_and_describe(
     assert generic.create_statement == f"CREATE INDEX t_m_idx ON {ks}.t (keys(m));"
     in_keyspace = [(r.type, r.name) for r in session.execute(f"DESCRIBE KEYSPACE {ks}")]
     assert in_keyspace[:3] == [("keyspace", ks), ("table", "t"), ("index", "by_values")]
-    assert f"Table for existing index 'nope' not found in '{ks}'" in _error(
+    assert f"Table for existing index 'nope' not found in '{ks}'" in invalid_message(
         session, f"DESCRIBE INDEX {ks}.nope"
     )
 
@@ -124,14 +118,16 @@ def test_indexed_columns_cannot_be_dropped_or_renamed_until_the_index_is(
     _table(session, ks)
     session.execute(f"CREATE INDEX by_v ON {ks}.t (v)")
     session.execute(f"CREATE INDEX by_c ON {ks}.t (c)")
-    assert "Cannot drop column v because it has dependent secondary indexes (by_v)" in _error(
-        session, f"ALTER TABLE {ks}.t DROP v"
+    assert (
+        "Cannot drop column v because it has dependent secondary indexes (by_v)"
+        in invalid_message(session, f"ALTER TABLE {ks}.t DROP v")
     )
-    assert "Can't rename column c because it has dependent secondary indexes (by_c)" in _error(
-        session, f"ALTER TABLE {ks}.t RENAME c TO c2"
+    assert (
+        "Can't rename column c because it has dependent secondary indexes (by_c)"
+        in invalid_message(session, f"ALTER TABLE {ks}.t RENAME c TO c2")
     )
     session.execute(f"DROP INDEX {ks}.by_v")
-    assert f"Index '{ks}.by_v' doesn't exist" in _error(session, f"DROP INDEX {ks}.by_v")
+    assert f"Index '{ks}.by_v' doesn't exist" in invalid_message(session, f"DROP INDEX {ks}.by_v")
     session.execute(f"DROP INDEX IF EXISTS {ks}.by_v")
     session.execute(f"ALTER TABLE {ks}.t DROP v")
     assert "by_v" not in session.cluster.metadata.keyspaces[ks].tables["t"].indexes
@@ -167,7 +163,9 @@ def test_queries_an_index_serves_need_no_allow_filtering(session: Session, keysp
     # Two restrictions left to filter, an unindexed column, or an operator the index does not
     # serve: ALLOW FILTERING is still needed.
     for query in ("v = 10 AND s CONTAINS 'a'", "v = 10 AND w = 1", "v > 10", "w = 1"):
-        assert _FILTERING in _error(session, f"SELECT k, c FROM {ks}.t WHERE {query}"), query
+        assert _FILTERING in invalid_message(session, f"SELECT k, c FROM {ks}.t WHERE {query}"), (
+            query
+        )
     assert keys("v = 10 AND w = 1 ALLOW FILTERING") == {(2, 2)}
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 from cassflow.cql import (
     AddColumns,
     AddField,
+    AlterColumnType,
     AlterKeyspace,
     AlterTable,
     AlterTableProperties,
@@ -22,6 +24,7 @@ from cassflow.cql import (
     CreateTable,
     CreateType,
     DropColumns,
+    DropCompactStorage,
     DropIndex,
     DropKeyspace,
     DropTable,
@@ -52,6 +55,9 @@ from cassflow.devserver._schema import UserType as UserTypeMetadata
 from cassflow.devserver._schema_options import PropertyValue, TableOptions
 from cassflow.protocol import DataType
 
+#: KeyspaceAttributes' options, and graph_engine, a DSE option Cassandra accepts and ignores.
+_KEYSPACE_PROPERTIES = frozenset({"replication", "durable_writes", "graph_engine"})
+_GRAPH_ENGINE_IGNORED = "The unsupported graph property 'graph_engine' was ignored."
 _NO_KEYSPACE = (
     "No keyspace has been specified. USE a keyspace, or explicitly specify keyspace.tablename"
 )
@@ -124,7 +130,7 @@ def _durable(props: Mapping[str, PropertyValue]) -> bool | None:
     raise InvalidRequestError(f"Invalid boolean value {value} for 'durable_writes'")
 
 
-def _check_known(props: Mapping[str, PropertyValue], known: set[str]) -> None:
+def _check_known(props: Mapping[str, PropertyValue], known: frozenset[str]) -> None:
     for name in props:
         if name not in known:
             raise InvalidRequestError(f"Unknown property '{name}'")
@@ -141,18 +147,21 @@ def apply_ddl(schema: Schema, statement: Statement, keyspace: str | None) -> Sch
 def _apply(schema: Schema, statement: Statement, keyspace: str | None) -> SchemaUpdate:
     if isinstance(statement, CreateKeyspace):
         props = properties(statement.properties)
-        _check_known(props, {"replication", "durable_writes"})
+        _check_known(props, _KEYSPACE_PROPERTIES)
         durable = _durable(props)
-        return changes.create_keyspace(
+        update = changes.create_keyspace(
             schema,
             statement.keyspace,
             _replication(props),
             durable_writes=True if durable is None else durable,
             if_not_exists=statement.if_not_exists,
         )
+        if update.change is not None and "graph_engine" in props:
+            update = replace(update, warnings=(*update.warnings, _GRAPH_ENGINE_IGNORED))
+        return update
     if isinstance(statement, AlterKeyspace):
         props = properties(statement.properties)
-        _check_known(props, {"replication", "durable_writes"})
+        _check_known(props, _KEYSPACE_PROPERTIES)
         return changes.alter_keyspace(
             schema,
             statement.keyspace,
@@ -200,17 +209,28 @@ def _table(schema: Schema, keyspace: str, statement: CreateTable) -> TableMetada
     if len(definitions) != len(statement.columns):
         raise InvalidRequestError("Duplicate column names")
     order = dict(statement.clustering_order)
-    for name in order:
-        if name not in statement.clustering_columns:
+    table_name = statement.table.name
+    key_names = (*statement.partition_key, *statement.clustering_columns)
+    for position, name in enumerate(key_names):
+        # CreateTableStatement.builder's checks of each PRIMARY KEY column (the type checks
+        # follow in create_table).
+        if name not in definitions:
             raise InvalidRequestError(
-                f"Only clustering key columns can be defined in CLUSTERING ORDER directive: "
-                f"{name} is not a clustering column"
+                f"Unknown column '{name}' referenced in PRIMARY KEY for table '{table_name}'"
             )
+        if name in key_names[:position]:
+            raise InvalidRequestError(
+                f"Duplicate column '{name}' in PRIMARY KEY clause for table '{table_name}'"
+            )
+        if definitions[name].static:
+            raise InvalidRequestError(f"Static column '{name}' cannot be part of the PRIMARY KEY")
+    if order and list(order) != list(statement.clustering_columns):
+        raise InvalidRequestError(
+            "Clustering key columns must exactly match columns in CLUSTERING ORDER BY directive"
+        )
     columns: list[ColumnMetadata] = []
     for position, name in enumerate(statement.partition_key):
-        definition = definitions.get(name)
-        if definition is None:
-            raise InvalidRequestError(f"Unknown definition {name} referenced in PRIMARY KEY")
+        definition = definitions[name]
         columns.append(
             ColumnMetadata.partition_key(
                 name,
@@ -220,9 +240,7 @@ def _table(schema: Schema, keyspace: str, statement: CreateTable) -> TableMetada
             )
         )
     for position, name in enumerate(statement.clustering_columns):
-        definition = definitions.get(name)
-        if definition is None:
-            raise InvalidRequestError(f"Unknown definition {name} referenced in PRIMARY KEY")
+        definition = definitions[name]
         descending = order.get(name, False)
         columns.append(
             ColumnMetadata.clustering(
@@ -236,10 +254,6 @@ def _table(schema: Schema, keyspace: str, statement: CreateTable) -> TableMetada
     keys = set(statement.partition_key) | set(statement.clustering_columns)
     for definition in statement.columns:
         if definition.name in keys:
-            if definition.static:
-                raise InvalidRequestError(
-                    f"Static column {definition.name} cannot be part of the PRIMARY KEY"
-                )
             continue
         maker = ColumnMetadata.static if definition.static else ColumnMetadata.regular
         columns.append(
@@ -308,6 +322,18 @@ def _alter_table(schema: Schema, keyspace: str, statement: AlterTable) -> Schema
     if isinstance(action, AlterTableProperties):
         return changes.alter_table_options(
             schema, keyspace, name, properties(action.properties), if_exists=statement.if_exists
+        )
+    if isinstance(action, AlterColumnType | DropCompactStorage):
+        if schema.table(keyspace, name) is None:
+            # The table's absence is reported (or ignored under IF EXISTS) before the action.
+            return changes.alter_table_options(
+                schema, keyspace, name, {}, if_exists=statement.if_exists
+            )
+        if isinstance(action, AlterColumnType):
+            raise SchemaInvalidError("Altering column types is no longer supported")
+        # drop_compact_storage_enabled is false in a stock cassandra.yaml.
+        raise InvalidRequestError(
+            "DROP COMPACT STORAGE is disabled. Enable in cassandra.yaml to use."
         )
     raise InvalidRequestError(f"The dev server does not support {action.to_cql()} yet")
 

@@ -1,0 +1,83 @@
+"""CREATE TABLE's PRIMARY KEY and CLUSTERING ORDER BY checks, as Cassandra 4.1's
+CreateTableStatement words them."""
+
+from __future__ import annotations
+
+from cassandra.cluster import Session
+
+from invalid import invalid_message
+
+
+def test_primary_key_columns_must_be_declared_once_and_not_static(
+    session: Session, keyspace: str
+) -> None:
+    ks = keyspace
+    assert "Unknown column 'nope' referenced in PRIMARY KEY for table 't1'" in invalid_message(
+        session, f"CREATE TABLE {ks}.t1 (k int, v int, PRIMARY KEY (k, nope))"
+    )
+    assert "Duplicate column 'k' in PRIMARY KEY clause for table 't2'" in invalid_message(
+        session, f"CREATE TABLE {ks}.t2 (k int, v int, PRIMARY KEY (k, k))"
+    )
+    assert "Static column 's' cannot be part of the PRIMARY KEY" in invalid_message(
+        session, f"CREATE TABLE {ks}.t3 (k int, c int, s int static, PRIMARY KEY (k, c, s))"
+    )
+    assert f"Duplicate column 'v' declaration for table '{ks}.t4'" in invalid_message(
+        session, f"CREATE TABLE {ks}.t4 (k int PRIMARY KEY, v int, v text)"
+    )
+
+
+def test_clustering_order_must_name_every_clustering_column_in_order(
+    session: Session, keyspace: str
+) -> None:
+    ks = keyspace
+    message = "Clustering key columns must exactly match columns in CLUSTERING ORDER BY directive"
+    table = "(k int, c1 int, c2 int, v int, PRIMARY KEY (k, c1, c2))"
+    for order in ("c2 DESC", "c2 DESC, c1 ASC", "v DESC", "c1 ASC, c2 DESC, v ASC"):
+        statement = f"CREATE TABLE {ks}.t {table} WITH CLUSTERING ORDER BY ({order})"
+        assert message in invalid_message(session, statement), order
+    assert message in invalid_message(
+        session, f"CREATE TABLE {ks}.t (k int PRIMARY KEY) WITH CLUSTERING ORDER BY (k ASC)"
+    )
+    session.execute(f"CREATE TABLE {ks}.t {table} WITH CLUSTERING ORDER BY (c1 ASC, c2 DESC)")
+    order = {
+        r.column_name: r.clustering_order
+        for r in session.execute(
+            "SELECT column_name, clustering_order FROM system_schema.columns "
+            f"WHERE keyspace_name = '{ks}' AND table_name = 't'"
+        )
+    }
+    assert (order["c1"], order["c2"], order["v"]) == ("asc", "desc", "none")
+
+
+def test_alter_table_refuses_type_changes_and_drop_compact_storage(
+    session: Session, keyspace: str
+) -> None:
+    ks = keyspace
+    session.execute(f"CREATE TABLE {ks}.t (k int PRIMARY KEY, v int)")
+    assert "Altering column types is no longer supported" in invalid_message(
+        session, f"ALTER TABLE {ks}.t ALTER v TYPE bigint"
+    )
+    # drop_compact_storage_enabled is off in a stock cassandra.yaml.
+    assert "DROP COMPACT STORAGE is disabled. Enable in cassandra.yaml to use." in invalid_message(
+        session, f"ALTER TABLE {ks}.t DROP COMPACT STORAGE"
+    )
+    assert f"Table '{ks}.nope' doesn't exist" in invalid_message(
+        session, f"ALTER TABLE {ks}.nope ALTER v TYPE bigint"
+    )
+    session.execute(f"ALTER TABLE IF EXISTS {ks}.nope ALTER v TYPE bigint")
+
+
+def test_graph_engine_keyspace_option_is_ignored_with_a_warning(session: Session) -> None:
+    name = "ks_ignored_dse_option"
+    result = session.execute(
+        f"CREATE KEYSPACE {name} WITH replication = "
+        "{'class': 'SimpleStrategy', 'replication_factor': 1} AND graph_engine = 'Core'"
+    )
+    try:
+        assert result.response_future.warnings == [
+            "The unsupported graph property 'graph_engine' was ignored."
+        ]
+        described = session.execute(f"DESCRIBE KEYSPACE {name}").one().create_statement
+        assert "graph_engine" not in described
+    finally:
+        session.execute(f"DROP KEYSPACE {name}")
