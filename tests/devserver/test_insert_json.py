@@ -141,7 +141,7 @@ def test_if_not_exists(js: Session) -> None:
             "Value '0x123' is not a valid blob representation: cannot parse '123' as hex bytes",
         ),
         ('{"k": 1, "c": "a", "bl": 12}', "Value '12' is not a valid blob representation"),
-        ('{"k": 1, "c": "a", "tp": [1]}', "Tuple is missing items (expected 2, got 1)"),
+        ('{"k": 1, "c": "a", "tp": [1]}', "Tuple is missing items (expected 2): [1]"),
         (
             '{"k": 1, "c": "a", "u": "zz"}',
             "Error decoding JSON value for u: Unable to make UUID from 'zz'",
@@ -190,7 +190,7 @@ def test_if_not_exists(js: Session) -> None:
         ),
         (
             '{"k": 1, "c": "a", "tp": [1, "a", 2]}',
-            "Error decoding JSON value for tp: Tuple contains extra items (expected 2, got 3)",
+            "Error decoding JSON value for tp: Tuple contains extra items (expected 2): [1, a, 2]",
         ),
         (
             '{"k": 1, "c": "a", "v": 2147483648}',
@@ -199,6 +199,10 @@ def test_if_not_exists(js: Session) -> None:
         (
             '{"k": 1, "c": "a", "v": 1.5}',
             "Error decoding JSON value for v: Expected an int value, but got a Double: 1.5",
+        ),
+        (
+            '{"k": 1, "c": "a", "l": "[1"}',
+            "Error decoding JSON value for l: Error decoding JSON string: ",
         ),
         ("[1]", "Could not decode JSON string as a map"),
         ("{not json", "Could not decode JSON string as a map"),

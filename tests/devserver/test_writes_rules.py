@@ -191,3 +191,37 @@ def test_null_and_unset_keys(ws: Session) -> None:
     update = ws.prepare("UPDATE t SET v = 1 WHERE p = ? AND c = ?")
     _refused_prepared(ws, update, (1, None), "Invalid null value in condition for column c")
     _refused_prepared(ws, update, (1, UNSET_VALUE), "Invalid unset value for column c")
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        ("INSERT INTO t (p, c, v, v) VALUES (1, 1, 1, 2)", "The column names contains duplicates"),
+        ("INSERT INTO t (p, c, c, v) VALUES (1, 1, 1, 2)", "The column names contains duplicates"),
+        ("INSERT INTO t (p, c, v) VALUES (1, 1, 1, 2)", "Unmatched column names/values"),
+        ("INSERT INTO t (p, v) VALUES (1, 1)", "Some clustering keys are missing: c"),
+        ("INSERT INTO t (c, v) VALUES (1, 1)", "Some partition key parts are missing: p"),
+        ("INSERT INTO t (p, s, v) VALUES (1, 1, 1)", "Some clustering keys are missing: c"),
+        (
+            "INSERT INTO t (p, c, v) VALUES (1, 1, 1) USING TTL -1",
+            "A TTL must be greater or equal to 0, but was -1",
+        ),
+        (
+            "INSERT INTO t (p, c, v) VALUES (1, 1, 1) USING TTL 630720001",
+            "ttl is too large. requested (630720001) maximum (630720000)",
+        ),
+        (
+            "INSERT INTO cnt (p, n) VALUES (1, 1)",
+            "INSERT statements are not allowed on counter tables, use UPDATE instead",
+        ),
+    ],
+)
+def test_insert_refusals(ws: Session, statement: str, message: str) -> None:
+    _refused(ws, statement, message)
+
+
+def test_static_only_insert_writes_the_static_row(ws: Session) -> None:
+    ws.execute("INSERT INTO t (p, s) VALUES (9, 4)")
+    assert [tuple(r) for r in ws.execute("SELECT p, c, s, v FROM t WHERE p = 9")] == [
+        (9, None, 4, None)
+    ]

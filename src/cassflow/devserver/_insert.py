@@ -266,13 +266,11 @@ def plan_insert(statement: Insert, table: TableMetadata) -> InsertPlan:
         json_term = None
     if len(statement.columns) != len(statement.values):
         raise InvalidRequestError("Unmatched column names/values")
+    if len(set(statement.columns)) != len(statement.columns):
+        raise InvalidRequestError("The column names contains duplicates")
     slots: list[_Slot] = []
-    seen: set[str] = set()
     for name, term in zip(statement.columns, statement.values, strict=True):
         column = known_column(table, name)
-        if name in seen:
-            raise InvalidRequestError(f"Multiple definitions found for column {name}")
-        seen.add(name)
         index = term.index if isinstance(term, BindMarker) else None
         slots.append(_Slot(column, term, index, column.is_multi_cell))
     position = {slot.column.name: i for i, slot in enumerate(slots)}

@@ -142,7 +142,7 @@ def _nested(obj: object) -> object:
         try:
             return _loads(obj)
         except ValueError as exc:
-            raise JsonValueError(f"Could not decode JSON string '{obj}': {exc}") from None
+            raise JsonValueError(f"Error decoding JSON string: {exc}") from None
     return obj
 
 
@@ -384,11 +384,11 @@ def _tuple(obj: object, dtype: DataType) -> bytes:
         )
     if len(obj) > len(dtype.params):
         raise JsonValueError(
-            f"Tuple contains extra items (expected {len(dtype.params)}, got {len(obj)})"
+            f"Tuple contains extra items (expected {len(dtype.params)}): {_shown(obj)}"
         )
     if len(obj) < len(dtype.params):
         raise JsonValueError(
-            f"Tuple is missing items (expected {len(dtype.params)}, got {len(obj)})"
+            f"Tuple is missing items (expected {len(dtype.params)}): {_shown(obj)}"
         )
     values = [
         from_json(item, item_type) for item, item_type in zip(obj, dtype.params, strict=False)
