@@ -11,6 +11,7 @@ integer, bigint or varint for larger ones, double for a decimal text a double ho
 from __future__ import annotations
 
 import decimal
+from collections.abc import Callable
 
 from cassflow.cql import (
     ListLiteral,
@@ -30,6 +31,7 @@ from cassflow.cql import (
     parse_type,
 )
 from cassflow.devserver._json_values import java_number_text
+from cassflow.devserver._values import join_collection, join_fields
 from cassflow.protocol import DataType, TypeCode
 
 
@@ -98,4 +100,66 @@ def preferred_type(term: Term) -> DataType | None:
     }[kind]
 
 
-__all__ = ["as_term", "preferred_type", "vector_literal_type"]
+CollectionSelector = ListSelector | SetSelector | TupleSelector | MapSelector
+
+
+def collection_type(
+    selectable: CollectionSelector, item_types: list[DataType | None], expected: DataType | None
+) -> DataType | None:
+    """The frozen collection type of a collection built from selectors (None: unknown).
+
+    ``item_types`` are the types of the items (keys and values alternating for a map), None
+    for constants. Cassandra takes the first known element type (each component's for a
+    tuple), else the type the receiver expects.
+    """
+    known = [t for t in item_types if t is not None]
+    if isinstance(selectable, TupleSelector):
+        if None not in item_types:
+            return DataType.tuple_of(*known)
+        wanted = TypeCode.TUPLE
+    elif isinstance(selectable, MapSelector):
+        keys = [t for t in item_types[::2] if t is not None]
+        values = [t for t in item_types[1::2] if t is not None]
+        if keys and values:
+            return DataType.map_of(keys[0], values[0])
+        wanted = TypeCode.MAP
+    elif known:
+        of = DataType.list_of if isinstance(selectable, ListSelector) else DataType.set_of
+        return of(known[0])
+    else:
+        wanted = TypeCode.LIST if isinstance(selectable, ListSelector) else TypeCode.SET
+    return expected if expected is not None and expected.code is wanted else None
+
+
+def collection_builder(dtype: DataType) -> Callable[[list[bytes | None]], bytes]:
+    """Serializes the items' values as a value of ``dtype`` (sets and maps sorted)."""
+    if dtype.code is TypeCode.TUPLE:
+        return join_fields
+    if dtype.code is TypeCode.MAP:
+        return lambda values: join_collection(
+            list(zip(values[::2], values[1::2], strict=True)), dtype
+        )
+    return lambda values: join_collection(values, dtype)
+
+
+def collection_name(selectable: CollectionSelector, names: list[str]) -> str:
+    """The result column name: the items' names in the collection's brackets."""
+    if isinstance(selectable, MapSelector):
+        return (
+            "{" + ", ".join(f"{k}: {v}" for k, v in zip(names[::2], names[1::2], strict=True)) + "}"
+        )
+    if isinstance(selectable, ListSelector):
+        return "[" + ", ".join(names) + "]"
+    if isinstance(selectable, SetSelector):
+        return "{" + ", ".join(names) + "}"
+    return "(" + ", ".join(names) + ")"
+
+
+__all__ = [
+    "as_term",
+    "collection_builder",
+    "collection_name",
+    "collection_type",
+    "preferred_type",
+    "vector_literal_type",
+]

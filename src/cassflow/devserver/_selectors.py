@@ -21,13 +21,16 @@ from cassflow.cql import (
     ElementSelector,
     FieldSelector,
     FunctionSelector,
+    ListSelector,
     Literal,
+    MapSelector,
     NegationSelector,
     Null,
     OperationSelector,
     Select,
     Selectable,
     Selector,
+    SetSelector,
     SliceSelector,
     Term,
     TermSelector,
@@ -52,7 +55,14 @@ from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
 from cassflow.devserver._schema_types import cql_type, vector_parts
 from cassflow.devserver._select_elements import Extract, Selection, element, slice_of
 from cassflow.devserver._select_fields import field_of, field_output, field_position
-from cassflow.devserver._select_terms import as_term, preferred_type, vector_literal_type
+from cassflow.devserver._select_terms import (
+    as_term,
+    collection_builder,
+    collection_name,
+    collection_type,
+    preferred_type,
+    vector_literal_type,
+)
 from cassflow.devserver._values import Evaluator
 from cassflow.devserver._vectors import SIMILARITY_FUNCTIONS, similarity
 from cassflow.devserver._where import known_column
@@ -159,6 +169,10 @@ class _Compiler:
             return self._negation(selectable)
         if isinstance(selectable, TupleSelector) and len(selectable.items) == 1:
             return self.compile(selectable.items[0], expected)  # a selector in parentheses
+        if isinstance(selectable, ListSelector | SetSelector | TupleSelector | MapSelector):
+            return self._collection(selectable, expected)
+        if isinstance(selectable, TypeHintSelector):
+            return self._hinted(selectable)
         if isinstance(selectable, TermSelector):
             return self._term(selectable, expected, None)
         hinted_term = (
@@ -236,6 +250,58 @@ class _Compiler:
                 return bound[0](value)
 
         return _applied(inner, selection.name, selection.type, extract)
+
+    def _hinted(self, selectable: TypeHintSelector) -> Output:
+        """``(type) selector`` over a selector that is not a constant: the value must
+        already be of that type (Selectable.WithTypeHint)."""
+        hinted = selectable.type.to_data_type()
+        text = f"({selectable.type.to_cql()}){selectable.selector.to_cql()}"
+        inner = self.compile(selectable.selector, hinted)
+        if cql_type(inner.type, frozen=True) != cql_type(hinted, frozen=True):
+            raise InvalidRequestError(
+                f"Cannot assign value {text} to {text} of type {cql_type(hinted, frozen=True)}"
+            )
+        return _applied(inner, text, hinted, lambda value: value)
+
+    def _collection(
+        self,
+        selectable: ListSelector | SetSelector | TupleSelector | MapSelector,
+        expected: DataType | None,
+    ) -> Output:
+        """``[a, b]``, ``{a, b}``, ``(a, b)``, ``{k: v}`` built from selectors that are not all
+        constants: the type is the first known item type's (every item's for a tuple), else
+        the expected one, as Selectable.WithList/WithSet/WithTuple/WithMapOrUdt type them."""
+        pairs = isinstance(selectable, MapSelector)
+        items = (
+            [x for entry in selectable.entries for x in entry]
+            if isinstance(selectable, MapSelector)
+            else list(selectable.items)
+        )
+        known = [None if as_term(item) is not None else self.compile(item) for item in items]
+        dtype = collection_type(selectable, [k.type if k else None for k in known], expected)
+        if dtype is None:
+            raise InvalidRequestError(
+                f"Cannot infer type for term {selectable.to_cql()} in selection clause (try "
+                "using a cast to force a type)"
+            )
+        if pairs:
+            item_types = list(dtype.params) * (len(items) // 2)
+        elif dtype.code is TypeCode.TUPLE:
+            item_types = list(dtype.params)
+        else:
+            item_types = [dtype.params[0]] * len(items)
+        compiled = [
+            k if k is not None else self.scalar(item, t)
+            for k, item, t in zip(known, items, item_types, strict=True)
+        ]
+        computes = [c.compute for c in compiled]
+        build = collection_builder(dtype)
+        name = collection_name(selectable, [c.name for c in compiled])
+
+        def compute(row: Any, tok: int, pk: bytes) -> bytes | None:
+            return build([c(row, tok, pk) for c in computes])
+
+        return Output(name, dtype, compute)
 
     def _operand(self, selectable: Selectable) -> tuple[Output | None, DataType | None]:
         """A compiled operand (None for a term) and its type (None when only the operation
@@ -374,9 +440,10 @@ class _Compiler:
         return _applied(inner, f"cast({inner.name} as {target.cql()})", target, cast)
 
     def _function(self, selectable: FunctionSelector) -> Output:
-        name = selectable.function.name.lower()
+        # Unquoted names come lower-cased; a quoted "toJson" is not tojson, as in Cassandra.
+        name = selectable.function.name
         if selectable.function.keyspace not in (None, "system"):
-            raise InvalidRequestError(f"Unknown function '{selectable.function.to_cql()}'")
+            raise InvalidRequestError(f"Unknown function '{_function_text(selectable)}'")
         args = selectable.args
         if name == "token":
             return self._token(selectable)
@@ -523,7 +590,7 @@ class _Compiler:
     def _scalar_function(self, selectable: FunctionSelector, name: str) -> Output:
         candidates = overloads(name)
         if not candidates:
-            raise InvalidRequestError(f"Unknown function '{selectable.function.to_cql()}'")
+            raise InvalidRequestError(f"Unknown function '{_function_text(selectable)}'")
         args = selectable.args
         matching = [f for f in candidates if len(f.arg_types) == len(args)]
         if not matching:
@@ -620,6 +687,13 @@ def _call(function: ScalarFunction, args: list[Output], evaluator: Evaluator) ->
         return impl(evaluator.now_micros, [c(row, tok, pk) for c in computes])
 
     return Output(name, function.return_type, compute)
+
+
+def _function_text(selectable: FunctionSelector) -> str:
+    """The function's name as Cassandra's FunctionName writes it (never quoted)."""
+    keyspace = selectable.function.keyspace
+    name = selectable.function.name
+    return name if keyspace is None else f"{keyspace}.{name}"
 
 
 def _on_column(selectable: Selectable) -> bool:
