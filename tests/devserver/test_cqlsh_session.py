@@ -156,3 +156,32 @@ def test_copy_from_and_copy_to_move_100k_rows(
     exported = rows(target)
     assert len(exported) == _ROWS
     assert exported == rows(source)
+
+
+def test_tracing_on_prints_each_statements_trace(
+    session: Session, keyspace: str, contact: tuple[list[str], int], tmp_path: Path
+) -> None:
+    session.execute(f"CREATE TABLE {keyspace}.traced (k int PRIMARY KEY, v text)")
+    script = tmp_path / "tracing.cql"
+    script.write_text(
+        "TRACING ON;\n"
+        f"INSERT INTO {keyspace}.traced (k, v) VALUES (1, 'one');\n"
+        f"SELECT v FROM {keyspace}.traced WHERE k = 1;\n"
+        "TRACING OFF;\n"
+        f"SELECT v FROM {keyspace}.traced WHERE k = 1;\n"
+    )
+    done = _cqlsh(contact, script, tmp_path, timeout=60)
+    out = done.stdout
+    assert done.returncode == 0, done.stderr
+    assert "Error" not in done.stderr, done.stderr
+    # Each traced statement: its session id, then the activity table from system_traces
+    # (the request, its events, and cqlsh's closing 'Request complete' row).
+    pos = _after(out, "TRACING set to ON\n")
+    for statement in ("INSERT INTO", "SELECT v FROM"):
+        pos = _after(out, "Tracing session: ", pos)
+        pos = _after(out, "Execute CQL3 query", pos)
+        pos = _after(out, f"Parsing {statement}", pos)
+        pos = _after(out, "Request complete", pos)
+    pos = _after(out, "TRACING set to OFF\n", pos)
+    assert "Tracing session" not in out[pos:]
+    assert "(1 rows)" in out[pos:]

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +90,7 @@ from cassflow.devserver._select import result_columns, select
 from cassflow.devserver._server import ClientSession, Outcome
 from cassflow.devserver._storage import Storage
 from cassflow.devserver._system_tables import ClientInfo, NodeInfo, system_rows
+from cassflow.devserver._tracing import TracedRequest, trace_inserts
 from cassflow.devserver._using import write_timestamp
 from cassflow.devserver._values import Evaluator
 from cassflow.protocol import (
@@ -294,6 +296,36 @@ class Executor:
             return Outcome(message=exc.to_message())
         except (SchemaError, KeyCodecError, AuthInvalidError) as exc:
             return Outcome(message=_schema_error(exc).to_message())
+
+    def trace(
+        self,
+        session: ClientSession,
+        message: Message,
+        outcome: Outcome,
+        started_at: float,
+        duration_us: int,
+    ) -> uuid.UUID:
+        """Record a traced request in system_traces; returns its tracing session id."""
+        text, _keyspace, table = self.target(session, message)
+        request = TracedRequest(
+            message=message,
+            query=text,
+            table=table,
+            result=outcome.message,
+            client=session.address,
+            coordinator=self.node.broadcast_address or self.node.listen_address,
+            coordinator_port=self.node.broadcast_port or self.node.listen_port,
+            started_at=started_at,
+            duration_us=duration_us,
+        )
+        session_id, inserts = trace_inserts(request)
+        # Tracing writes as the node itself: no role, no permission checks.
+        internal = ClientSession(connection_id=-1, address=session.address, port=0)
+        savepoint = self.storage.transaction() if self.storage.in_transaction else nullcontext()
+        with self._lock, savepoint:
+            for cql in inserts:
+                self._run(internal, parse_statement(cql), QueryParameters(), None)
+        return session_id
 
     def _handle(self, session: ClientSession, message: Message) -> Outcome:
         if isinstance(message, Query):

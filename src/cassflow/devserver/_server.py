@@ -20,6 +20,8 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -37,6 +39,7 @@ from cassflow.protocol import (
     Batch,
     Connection,
     Envelope,
+    ErrorMessage,
     EventType,
     Execute,
     Message,
@@ -106,6 +109,16 @@ class RequestHandler(Protocol):
 
     def handle(self, session: ClientSession, message: Message) -> Outcome:
         """Run a QUERY, PREPARE, EXECUTE or BATCH."""
+
+    def trace(
+        self,
+        session: ClientSession,
+        message: Message,
+        outcome: Outcome,
+        started_at: float,
+        duration_us: int,
+    ) -> uuid.UUID:
+        """Record a request the client asked to trace; returns its tracing session id."""
 
 
 class Transactions(Protocol):
@@ -316,12 +329,27 @@ class _Client:
         if self.closed:
             return
         self.server.join_group()
+        started = time.time()
+        tracing_id = None
         try:
             outcome = self.server.handler.handle(self.session, request.message)
+            if request.tracing and not isinstance(outcome.message, ErrorMessage):
+                elapsed_us = int((time.time() - started) * 1_000_000)
+                tracing_id = self.server.handler.trace(
+                    self.session, request.message, outcome, started, elapsed_us
+                )
         except Exception as exc:  # a bug in the executor must not kill the connection
             log.exception("request on stream %s failed", request.stream)
             outcome = Outcome(message=ServerError(message=f"{type(exc).__name__}: {exc}"))
-        self._answer(request, outcome.message, outcome.warnings)
+        self.send(
+            Envelope(
+                stream=request.stream,
+                message=outcome.message,
+                warnings=outcome.warnings,
+                tracing=tracing_id is not None,
+                tracing_id=tracing_id,
+            )
+        )
         if outcome.schema_change is not None:
             self.server.broadcast_schema_change(outcome.schema_change)
 
