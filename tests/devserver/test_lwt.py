@@ -222,10 +222,35 @@ def test_serial_consistency_is_accepted(lwt: Session) -> None:
             "UPDATE t SET v = 1 WHERE k = 1 AND c = 1 IF l CONTAINS KEY 1",
             "Cannot use CONTAINS KEY on non-map column l",
         ),
+        # A DELETE without columns deletes whole rows: regular columns included.
         (
             "DELETE FROM t WHERE k = 1 IF v = 1",
             "DELETE statements must restrict all PRIMARY KEY columns with equality relations"
-            " in order to use IF conditions",
+            " in order to delete non static columns",
+        ),
+        (
+            "DELETE FROM t WHERE k = 1 IF EXISTS",
+            "DELETE statements must restrict all PRIMARY KEY columns with equality relations"
+            " in order to delete non static columns",
+        ),
+        (
+            "DELETE FROM t WHERE k = 1 IF s = 1",
+            "DELETE statements must restrict all PRIMARY KEY columns with equality relations"
+            " in order to delete non static columns",
+        ),
+        (
+            "DELETE FROM t WHERE k = 1 AND c > 0 IF v = 1",
+            "DELETE statements must restrict all PRIMARY KEY columns with equality relations"
+            " in order to delete non static columns",
+        ),
+        (
+            "DELETE s FROM t WHERE k = 1 IF v = 1",
+            "DELETE statements must restrict all PRIMARY KEY columns with equality relations"
+            " in order to use IF condition on non static columns",
+        ),
+        (
+            "DELETE FROM t WHERE k = 1 AND c IN () IF EXISTS",
+            "IN on the clustering key columns is not supported with conditional deletions",
         ),
         (
             "DELETE v FROM t WHERE k = 1 IF s = 1",
@@ -417,3 +442,37 @@ def test_consistency_levels_of_conditional_writes(lwt: Session) -> None:
         serial_consistency_level=ConsistencyLevel.LOCAL_SERIAL,
     )
     assert _row(lwt.execute(any_commit)) == (True,)
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("l['a'] = 1", 'Invalid STRING constant (a) for "idx(l)" of type int'),
+        ("m[1] = 1", 'Invalid INTEGER constant (1) for "key(m)" of type text'),
+        ("m['a'] = 'x'", 'Invalid STRING constant (x) for "value(m)" of type int'),
+        ("l[0] = 'x'", 'Invalid STRING constant (x) for "value(l)" of type int'),
+        ("m['a'] IN (1, 'x')", 'Invalid STRING constant (x) for "value(m)" of type int'),
+        ("v IN (1, 'x')", 'Invalid STRING constant (x) for "v" of type int'),
+    ],
+)
+def test_element_conditions_name_their_receivers(
+    lwt: Session, condition: str, message: str
+) -> None:
+    """Element conditions type their parts as Cassandra's idx(c) / key(c) / value(c)."""
+    with pytest.raises(InvalidRequest) as caught:
+        lwt.execute(f"UPDATE t SET v = 1 WHERE k = 1 AND c = 1 IF {condition}")
+    assert message in str(caught.value)
+
+
+def test_conditions_on_a_deleted_row_show_only_the_static_values_read(lwt: Session) -> None:
+    """A missing row shows nothing but the static columns the conditions name."""
+    lwt.execute("INSERT INTO t (k, c, s, v, w) VALUES (9, 1, 1, 1, 'a')")
+    lwt.execute("DELETE FROM t WHERE k = 9 AND c = 1 IF EXISTS")
+    assert _row(lwt.execute("DELETE v FROM t WHERE k = 9 AND c = 1 IF EXISTS")) == (False,)
+    assert _row(lwt.execute("DELETE v FROM t WHERE k = 9 AND c = 1 IF v = 1 AND w = 'a'")) == (
+        False,
+    )
+    result = lwt.execute("DELETE v FROM t WHERE k = 9 AND c = 1 IF v = 1 AND w = 'a' AND s = 1")
+    assert _names(result) == ["[applied]", "v", "w", "s"]
+    assert _row(result) == (False, None, None, 1)
+    assert _row(lwt.execute("DELETE v FROM t WHERE k = 9 AND c = 5 IF s = 1")) == (True,)

@@ -233,13 +233,13 @@ def _contains(op: Operator, dtype: DataType, collection: bytes, value: bytes) ->
 
 
 def _values(
-    condition: ColumnCondition, receiver: DataType, evaluator: Evaluator
+    condition: ColumnCondition, receiver: DataType, evaluator: Evaluator, name: str
 ) -> list[bytes | None]:
-    """The condition's value(s): one, or the list of an IN."""
-    name = condition.column
+    """The condition's value(s): one, or the list of an IN. ``name`` is the receiver's name
+    in Cassandra's messages (``c``, ``value(c)``, ``c.field``)."""
     if condition.operator is Operator.IN:
         if isinstance(condition.value, BindMarker):
-            raw = evaluator.value(condition.value, DataType.list_of(receiver), name)
+            raw = evaluator.value(condition.value, DataType.list_of(receiver), f"in({name})")
             if raw is UNSET:
                 raise InvalidRequestError("Invalid 'unset' value in condition")
             if raw is None:
@@ -277,7 +277,7 @@ def condition_holds(
     current = _cell(row, column.name)
     if condition.element is not None:
         if dtype.code is TypeCode.MAP:
-            key = evaluator.value(condition.element, dtype.params[0], column.name)
+            key = evaluator.value(condition.element, dtype.params[0], f"key({column.name})")
             if not isinstance(key, bytes):
                 raise InvalidRequestError("Invalid null value for map element access")
             receiver = dtype.params[1]
@@ -292,7 +292,7 @@ def condition_holds(
                     None,
                 )
         else:
-            index = evaluator.int_value(condition.element, column.name)
+            index = evaluator.int_value(condition.element, f"idx({column.name})")
             if index is None:
                 raise InvalidRequestError("Invalid null value for list element access")
             if index < 0:
@@ -300,7 +300,7 @@ def condition_holds(
             receiver = dtype.params[0]
             items = split_collection(current, dtype) if current is not None else []
             element = items[index] if index < len(items) else None
-        values = _values(condition, receiver, evaluator)
+        values = _values(condition, receiver, evaluator, f"value({column.name})")
         return any(_holds(op, receiver, v, element) for v in values)
     if condition.field is not None:
         position = dtype.field_names.index(condition.field)
@@ -308,9 +308,9 @@ def condition_holds(
         field = None
         if current is not None:
             field = split_fields(current, len(dtype.params))[position]
-        values = _values(condition, receiver, evaluator)
+        values = _values(condition, receiver, evaluator, f"{column.name}.{condition.field}")
         return any(_holds(op, receiver, v, field) for v in values)
-    values = _values(condition, dtype, evaluator)
+    values = _values(condition, dtype, evaluator, column.name)
     if column.is_multi_cell and dtype.code in _COLLECTIONS:
         return _multi_cell_holds(op, dtype, values, current)
     return any(_holds(op, dtype, v, current) for v in values)

@@ -677,31 +677,18 @@ def _check_conditional_delete(
     columns: Sequence[ColumnMetadata],
     restrictions: Restrictions,
 ) -> None:
-    """A conditional DELETE names one row, or only static columns of one partition."""
+    """A conditional DELETE names one row, or deletes only static columns of one partition
+    under conditions on static columns only (``DeleteStatement.Parsed.prepareInternal``)."""
     clustering = table.clustering_columns
     has_slice = restrictions.lower is not None or restrictions.upper is not None
     if len(restrictions.clustering_prefix) == len(clustering) and not has_slice:
         return
-    regular_deletions = any(c.kind is not ColumnKind.STATIC for c in columns)
-    regular_conditions = _regular_conditions(statement, table)
-    static_conditions = any(
-        c.kind is ColumnKind.STATIC for c in condition_columns(statement, table)
-    )
-    static_deletions = bool(columns) and not regular_deletions
-    only_static = not regular_deletions and not regular_conditions
-    statics = static_deletions or static_conditions
-    if only_static and statics and not has_slice and not restrictions.clustering_prefix:
-        return
     prefix = "DELETE statements must restrict all PRIMARY KEY columns with equality relations"
-    if columns and regular_deletions:
+    # A DELETE without columns deletes whole rows: it applies to the regular columns too.
+    if not columns or any(c.kind is not ColumnKind.STATIC for c in columns):
         raise InvalidRequestError(f"{prefix} in order to delete non static columns")
-    if columns and regular_conditions:
+    if _regular_conditions(statement, table):
         raise InvalidRequestError(f"{prefix} in order to use IF condition on non static columns")
-    missing = clustering[len(restrictions.clustering_prefix) :]
-    name = missing[0].name if missing else clustering[-1].name
-    raise InvalidRequestError(
-        f"{prefix} in order to use IF conditions, but column '{name}' is not restricted"
-    )
 
 
 def _delete_columns(
