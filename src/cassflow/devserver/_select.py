@@ -326,6 +326,17 @@ def _comparable(value: bytes, dtype: DataType) -> bytes:
     return clustering_key([value], [dtype], [False])
 
 
+def _entry_matches(value: bytes, dtype: DataType, key: bytes, wanted: bytes | None) -> bool:
+    """Whether the map ``value`` holds ``key`` with the value ``wanted``."""
+    key_type, value_type = dtype.params
+    for k, v in split_collection(value, dtype):
+        if _comparable(k, key_type) == _comparable(key, key_type):
+            return wanted is not None and _comparable(v, value_type) == _comparable(
+                wanted, value_type
+            )
+    return False
+
+
 def matches(row: EngineRow, filters: Sequence[Filter]) -> bool:
     """Whether ``row`` passes every filtering restriction."""
     for f in filters:
@@ -339,6 +350,10 @@ def matches(row: EngineRow, filters: Sequence[Filter]) -> bool:
         if value is None:
             return False
         dtype = f.column.type
+        if f.map_key is not None:  # m[key] = value
+            if not _entry_matches(value, dtype, f.map_key, f.values[0]):
+                return False
+            continue
         if op is Operator.IN:
             if value not in f.values and not any(
                 v is not None and _comparable(v, dtype) == _comparable(value, dtype)
@@ -456,7 +471,7 @@ def select(
         projection = [name for name in plain if name is not None] if direct else None
         source = _stored_rows(table, storage, restrictions, reverse, position, now, projection)
     if statement.distinct:
-        source = _distinct(source)
+        source = _distinct(source, position)
     if restrictions.filters:
         source = (item for item in source if matches(item[4], restrictions.filters))
     if aggregating:
@@ -501,8 +516,10 @@ def select(
         if taken >= limit:
             break
         if page_size is not None and len(rows) >= page_size:
+            # The page ends after the last row it holds: its partition (or generated row)
+            # index, not the next row's.
             next_state = Position(
-                index, prev[1], prev[2], prev[3], limit - taken, per_partition - prev_count
+                prev[0], prev[1], prev[2], prev[3], limit - taken, per_partition - prev_count
             ).encode()
             break
         partition_count += 1
@@ -632,8 +649,10 @@ def _token_bounds(restrictions: Restrictions) -> tuple[int | None, int | None]:
     return after, until
 
 
-def _distinct(source: Source) -> Source:
-    last = None
+def _distinct(source: Source, position: Position | None) -> Source:
+    # A page of DISTINCT ends on a partition's first row: the next one starts after the
+    # rest of that partition.
+    last = None if position is None else (position.token, position.pk)
     for item in source:
         key = (item[1], item[2])
         if key != last:
