@@ -204,6 +204,11 @@ def test_if_not_exists(js: Session) -> None:
             '{"k": 1, "c": "a", "l": "[1"}',
             "Error decoding JSON value for l: Error decoding JSON string: ",
         ),
+        (
+            '{"k": 1, "c": "a", "ts": 1000}',
+            "Expected a long or a datestring representation of a timestamp value, but got a "
+            "Integer: 1000",
+        ),
         ("[1]", "Could not decode JSON string as a map"),
         ("{not json", "Could not decode JSON string as a map"),
         ("null", "Got null for INSERT JSON values"),

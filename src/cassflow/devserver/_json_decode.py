@@ -173,7 +173,8 @@ def from_json(obj: object, dtype: DataType) -> bytes | None:
     if code is TypeCode.BLOB:
         return _blob(obj)
     if code is TypeCode.TIMESTAMP:
-        if isinstance(obj, int) and not isinstance(obj, bool):
+        # TimestampType takes a number only when Jackson reads it as a Long (over 32 bits).
+        if isinstance(obj, int) and _java_type(obj) == "Long":
             return struct.pack(">q", obj)
         if not isinstance(obj, str):
             raise JsonValueError(
