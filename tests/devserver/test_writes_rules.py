@@ -49,6 +49,11 @@ def _refused(session: Session, statement: str, message: str) -> None:
         ),
         ("DELETE FROM t2 WHERE p = 1", "Some partition key parts are missing: q"),
         (
+            "UPDATE t SET v = 1 WHERE (p, c) = (1, 1)",
+            "Multi-column relations can only be applied to clustering columns but was applied "
+            "to: p",
+        ),
+        (
             "UPDATE t2 SET v = 1 WHERE q = 1 AND c = 1 AND d = 1",
             "Some partition key parts are missing: p",
         ),

@@ -12,7 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cassflow.cql import Operator, Relation, SingleColumnRelation, TokenRelation
+from cassflow.cql import (
+    MultiColumnRelation,
+    Operator,
+    Relation,
+    SingleColumnRelation,
+    TokenRelation,
+)
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._schema import ColumnKind, TableMetadata
 from cassflow.devserver._where import known_column
@@ -30,6 +36,10 @@ def check_partition_key(kind: str, table: TableMetadata, where: Sequence[Relatio
     for relation in where:
         if isinstance(relation, TokenRelation):
             has_token = True
+        elif isinstance(relation, MultiColumnRelation):
+            columns = [known_column(table, name) for name in relation.columns]
+            if any(c.kind is not ColumnKind.CLUSTERING for c in columns):
+                return  # refused while the relations are read (the WHERE analysis says how)
         elif isinstance(relation, SingleColumnRelation):
             column = known_column(table, relation.column)
             if column.kind is ColumnKind.PARTITION_KEY:
