@@ -191,3 +191,41 @@ def test_indexes_survive_a_restart(tmp_path: Path) -> None:
                 assert [r.k for r in session.execute("SELECT k FROM ks.t WHERE v = 'a'")] == [1]
             finally:
                 cluster.shutdown()
+
+
+def test_map_entry_restrictions_filter_or_use_an_entries_index(
+    session: Session, keyspace: str
+) -> None:
+    ks = keyspace
+    session.execute(
+        f"CREATE TABLE {ks}.e (k int, c int, m map<text, int>, fm frozen<map<text, int>>, "
+        "l list<int>, v int, PRIMARY KEY (k, c))"
+    )
+    session.execute(f"INSERT INTO {ks}.e (k, c, m, v) VALUES (1, 1, {{'x': 1, 'y': 2}}, 1)")
+    session.execute(f"INSERT INTO {ks}.e (k, c, m, v) VALUES (1, 2, {{'x': 2}}, 2)")
+    session.execute(f"INSERT INTO {ks}.e (k, c, m, v) VALUES (2, 1, {{'y': 1}}, 3)")
+
+    def keys(where: str) -> set[tuple[int, int]]:
+        return {(r.k, r.c) for r in session.execute(f"SELECT k, c FROM {ks}.e WHERE {where}")}
+
+    assert keys("m['x'] = 1 ALLOW FILTERING") == {(1, 1)}
+    assert keys("k = 1 AND m['x'] = 2 ALLOW FILTERING") == {(1, 2)}
+    by_entry = session.prepare(f"SELECT k, c FROM {ks}.e WHERE m[?] = ? ALLOW FILTERING")
+    assert [c.name for c in by_entry.column_metadata] == ["key(m)", "value(m)"]
+    assert {(r.k, r.c) for r in session.execute(by_entry, ("y", 1))} == {(2, 1)}
+    cases = {
+        "m['x'] = 1": _FILTERING,
+        "m['x'] > 1 ALLOW FILTERING": "Only EQ relations are supported on map entries",
+        "fm['x'] = 1 ALLOW FILTERING": "Map-entry equality predicates on frozen map column fm "
+        "are not supported",
+        "l[0] = 1 ALLOW FILTERING": "Indexes on list entries (l[index] = value) are not "
+        "currently supported.",
+        "v['x'] = 1 ALLOW FILTERING": "Column v cannot be used as a map",
+    }
+    for where, message in cases.items():
+        assert message in invalid_message(session, f"SELECT k FROM {ks}.e WHERE {where}"), where
+    session.execute(f"CREATE INDEX ON {ks}.e (entries(m))")
+    assert keys("m['x'] = 1") == {(1, 1)}
+    assert _FILTERING in invalid_message(
+        session, f"SELECT k FROM {ks}.e WHERE m['x'] = 1 AND v = 1"
+    )

@@ -303,3 +303,19 @@ def test_types_and_their_values_survive_a_restart(tmp_path: Path) -> None:
                 assert session.execute("SELECT p.name FROM ks.t").one()[0] == "m"
             finally:
                 cluster.shutdown()
+
+
+def test_alter_type_add_checks_in_cassandras_order(session: Session, keyspace: str) -> None:
+    ks = keyspace
+    session.execute(f"CREATE TYPE {ks}.addr (street text, zip int)")
+    # An existing field is reported before the new type is looked at.
+    assert f"Cannot add field zip to type {ks}.addr: a field with name zip already exists" in (
+        _errors(session, f"ALTER TYPE {ks}.addr ADD zip counter")
+    )
+    assert f"Unknown type {ks}.nope" in _errors(session, f"ALTER TYPE {ks}.addr ADD c frozen<nope>")
+    # Referring to itself, frozen or not, is a circular reference.
+    for field_type in ("addr", "list<frozen<addr>>"):
+        assert (
+            f"Cannot add new field c of type {field_type} to user type {ks}.addr as it would "
+            "create a circular reference"
+        ) in _errors(session, f"ALTER TYPE {ks}.addr ADD c {field_type}")

@@ -11,6 +11,7 @@ from cassflow.cql import (
     BindMarker,
     ColumnCondition,
     Delete,
+    ElementRelation,
     FunctionCall,
     Insert,
     InValues,
@@ -98,6 +99,13 @@ class _Collector:
             if isinstance(relation, SingleColumnRelation):
                 column = self.column(relation.column)
                 self._relation(column, relation.operator, relation.value)
+            elif isinstance(relation, ElementRelation):
+                # m[key] = value: receivers key(m) and value(m), as Cassandra names them.
+                column = self.column(relation.column)
+                if column.type.code is TypeCode.MAP:
+                    key_type, value_type = column.type.params
+                    self.add(relation.key, key_type, f"key({column.name})")
+                    self.add(relation.value, value_type, f"value({column.name})")
             elif isinstance(relation, TokenRelation):
                 self.add(relation.value, _BIGINT, "partition key token")
             elif isinstance(relation, MultiColumnRelation):

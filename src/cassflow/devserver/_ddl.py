@@ -53,6 +53,7 @@ from cassflow.devserver._schema import (
 )
 from cassflow.devserver._schema import UserType as UserTypeMetadata
 from cassflow.devserver._schema_options import PropertyValue, TableOptions
+from cassflow.devserver._schema_types import references_user_type
 from cassflow.protocol import DataType
 
 #: KeyspaceAttributes' options, and graph_engine, a DSE option Cassandra accepts and ignores.
@@ -366,13 +367,14 @@ def _type_ddl(
         return changes.alter_type_rename_fields(schema, ks, name, {}, if_exists=statement.if_exists)
     if not isinstance(action, AddField):
         raise SchemaInvalidError("Altering field types is no longer supported")
-    _check_raw_field(action.type)
-    keyspace_metadata = schema.keyspace(ks)
-    assert keyspace_metadata is not None
     if action.field in existing.field_names and action.if_not_exists:
         return SchemaUpdate(schema, None)
     if action.field not in existing.field_names:
+        # AddField's order: an existing field, then the type (unknown types), then a
+        # circular reference (reported by the schema change), before the field rules.
         field_type = action.type.to_data_type(_resolver(schema, ks))
+        if not references_user_type(field_type, ks, name):
+            _check_raw_field(action.type)
     else:
         field_type = existing.field_types[existing.field_names.index(action.field)]
     return changes.alter_type_add_field(

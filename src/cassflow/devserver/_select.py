@@ -326,6 +326,17 @@ def _comparable(value: bytes, dtype: DataType) -> bytes:
     return clustering_key([value], [dtype], [False])
 
 
+def _entry_matches(value: bytes, dtype: DataType, key: bytes, wanted: bytes | None) -> bool:
+    """Whether the map ``value`` holds ``key`` with the value ``wanted``."""
+    key_type, value_type = dtype.params
+    for k, v in split_collection(value, dtype):
+        if _comparable(k, key_type) == _comparable(key, key_type):
+            return wanted is not None and _comparable(v, value_type) == _comparable(
+                wanted, value_type
+            )
+    return False
+
+
 def matches(row: EngineRow, filters: Sequence[Filter]) -> bool:
     """Whether ``row`` passes every filtering restriction."""
     for f in filters:
@@ -339,6 +350,10 @@ def matches(row: EngineRow, filters: Sequence[Filter]) -> bool:
         if value is None:
             return False
         dtype = f.column.type
+        if f.map_key is not None:  # m[key] = value
+            if not _entry_matches(value, dtype, f.map_key, f.values[0]):
+                return False
+            continue
         if op is Operator.IN:
             if value not in f.values and not any(
                 v is not None and _comparable(v, dtype) == _comparable(value, dtype)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from cassflow.cql import (
     BindMarker,
+    ElementRelation,
     FunctionCall,
     InValues,
     MultiColumnRelation,
@@ -50,6 +51,8 @@ class Filter:
     column: ColumnMetadata
     operator: Operator
     values: tuple[bytes | None, ...]
+    #: For ``m[key] = value`` on a map: the key (the value is ``values[0]``).
+    map_key: bytes | None = None
 
 
 @dataclass(slots=True)
@@ -140,6 +143,10 @@ def analyze(
         if isinstance(relation, MultiColumnRelation):
             _multi_column(table, relation, evaluator, ck_eq, ck_slices)
             continue
+        if isinstance(relation, ElementRelation):
+            result.filters.append(_entry_filter(table, relation, evaluator))
+            result.needs_filtering = True
+            continue
         if not isinstance(relation, SingleColumnRelation):
             raise InvalidRequestError(f"Unsupported restriction: {relation.to_cql()}")
         column = known_column(table, relation.column)
@@ -185,11 +192,14 @@ def analyze(
     return result
 
 
-def _index_supports(table: TableMetadata, column: ColumnMetadata, op: Operator) -> bool:
+def _index_supports(
+    table: TableMetadata, column: ColumnMetadata, op: Operator, entry: bool = False
+) -> bool:
     """Whether one of ``table``'s indexes serves ``column op value`` (Index.supportsExpression):
-    ``=`` for a simple or full() index, CONTAINS for values(), CONTAINS KEY for keys()."""
+    ``=`` for a simple or full() index, CONTAINS for values(), CONTAINS KEY for keys(),
+    ``m[key] = value`` (``entry``) for entries()."""
     wanted = {
-        Operator.EQ: ("simple", "full"),
+        Operator.EQ: ("entries",) if entry else ("simple", "full"),
         Operator.CONTAINS: ("values",),
         Operator.CONTAINS_KEY: ("keys",),
     }.get(op, ())
@@ -200,9 +210,10 @@ def _has_queriable_index(table: TableMetadata, where: Sequence[Relation]) -> boo
     if not table.indexes:
         return False
     for relation in where:
-        if isinstance(relation, SingleColumnRelation):
+        if isinstance(relation, SingleColumnRelation | ElementRelation):
             column = table.column(relation.column)
-            if column is not None and _index_supports(table, column, relation.operator):
+            entry = isinstance(relation, ElementRelation)
+            if column is not None and _index_supports(table, column, relation.operator, entry):
                 return True
     return False
 
@@ -216,7 +227,33 @@ def _served_by_one_index(table: TableMetadata, filters: Sequence[Filter]) -> boo
     op = only.operator
     if op is Operator.IN and only.column.is_primary_key and len(only.values) == 1:
         op = Operator.EQ
-    return _index_supports(table, only.column, op)
+    return _index_supports(table, only.column, op, only.map_key is not None)
+
+
+def _entry_filter(table: TableMetadata, relation: ElementRelation, ev: Evaluator) -> Filter:
+    """``m[key] = value``: SingleColumnRelation.toReceivers' checks, then a filter."""
+    column = known_column(table, relation.column)
+    code = column.type.code
+    if code is TypeCode.LIST:
+        raise InvalidRequestError(
+            f"Indexes on list entries ({column.name}[index] = value) are not currently supported."
+        )
+    if code is not TypeCode.MAP:
+        raise InvalidRequestError(f"Column {column.name} cannot be used as a map")
+    if not column.is_multi_cell:
+        raise InvalidRequestError(
+            f"Map-entry equality predicates on frozen map column {column.name} are not supported"
+        )
+    if relation.operator is not Operator.EQ:
+        raise InvalidRequestError("Only EQ relations are supported on map entries")
+    key_type, value_type = column.type.params
+    key = ev.value(relation.key, key_type, f"key({column.name})")
+    value = ev.value(relation.value, value_type, f"value({column.name})")
+    if not isinstance(key, bytes):
+        raise InvalidRequestError(f"Invalid null value for map key of {column.name}")
+    if not isinstance(value, bytes):
+        raise InvalidRequestError(f"Invalid null value for map entry of {column.name}")
+    return Filter(column, Operator.EQ, (value,), map_key=key)
 
 
 def _filter(column: ColumnMetadata, relation: SingleColumnRelation, ev: Evaluator) -> Filter:
