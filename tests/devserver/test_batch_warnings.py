@@ -154,3 +154,20 @@ def test_table_sets_print_in_java_hash_set_order() -> None:
     # Java: String.hashCode("b") = 98, ("a") = 97, ("q") = 113 -> buckets 2, 1, 1 of 16.
     assert _java_set(["b", "a", "q"]) == "[a, q, b]"
     assert _java_set(["a", "a"]) == "[a]"
+
+
+def test_collections_are_sized_a_cell_per_element(session: Session, keyspace: str) -> None:
+    """A set of 100 20-byte texts is 100 cells in Cassandra (16 bytes of timestamp, TTL and
+    deletion time each, plus the element as the cell path), not one 2.4 KB value."""
+    session.execute(f"CREATE TABLE {keyspace}.tags (p int, c int, s set<text>, PRIMARY KEY (p, c))")
+    elements = ", ".join(f"'{i:020d}'" for i in range(100))
+    batch = _text_batch(
+        "",
+        [f"INSERT INTO {keyspace}.tags (p, c, s) VALUES ({p}, 1, {{{elements}}})" for p in (1, 2)],
+    )
+    warnings = _warnings(session, batch)
+    assert len(warnings) == 1
+    match = _SIZE_WARNING.fullmatch(warnings[0])
+    assert match is not None, warnings
+    # Per partition: 100 cells of 36 bytes, the set's deletion time, the row and update.
+    assert 7200 < int(match["size"]) < 7450

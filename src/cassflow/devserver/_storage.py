@@ -160,8 +160,10 @@ class WriteObserver(Protocol):
         *,
         ttl: int | None,
         row_marker: bool,
+        merged: Collection[str],
     ) -> None:
-        """Cells (None: a cell tombstone) and maybe the row marker written to one row."""
+        """Cells (None: a cell tombstone) and maybe the row marker written to one row;
+        ``merged`` names the cells whose values were computed from the stored ones."""
 
     def counters(self, table_id: str, pk: bytes, ck: bytes, names: Iterable[str]) -> None:
         """Counter cells of one row incremented."""
@@ -399,7 +401,7 @@ class Storage:
         """
         self._check_open()
         for observer in self._observers:
-            observer.write(table_id, pk, ck, cells, ttl=ttl, row_marker=row_marker)
+            observer.write(table_id, pk, ck, cells, ttl=ttl, row_marker=row_marker, merged=merged)
         tid = self._tid(table_id)
         deleted = self._deleted_at(tid, token, pk, ck)
         if deleted is not None and timestamp <= deleted:
