@@ -157,3 +157,7 @@ def test_unsupported_operations(session: Session, nums: str) -> None:
         session.execute(f"SELECT tx + 1 FROM {nums}")
     with pytest.raises(InvalidRequest, match="the '\\*' operation is not supported between ts"):
         session.execute(f"SELECT ts * 2 FROM {nums}")
+    with pytest.raises(InvalidRequest, match=r"Invalid call to function system\._negate, none"):
+        session.execute(f"SELECT -tx FROM {nums}")
+    with pytest.raises(InvalidRequest, match="Ambiguous negation: use type casts to disambiguate"):
+        session.prepare(f"SELECT -? FROM {nums}")

@@ -360,8 +360,8 @@ class _Compiler:
             raise InvalidRequestError("Ambiguous negation: use type casts to disambiguate")
         if dtype.code not in NUMERIC:
             raise InvalidRequestError(
-                f"Invalid call to function _negate, none of its type signatures match (known "
-                f"type signatures: {arithmetic.negation_signatures()})"
+                "Invalid call to function system._negate, none of its type signatures match "
+                f"(known type signatures: {arithmetic.negation_signatures()})"
             )
         if inner is None:
             inner = self.scalar(selectable.selector, dtype)
