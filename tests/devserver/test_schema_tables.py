@@ -1,9 +1,12 @@
-"""CREATE TABLE's PRIMARY KEY and CLUSTERING ORDER BY checks, as Cassandra 4.1's
-CreateTableStatement words them."""
+"""Table and keyspace DDL rules as Cassandra 4.1 words them: CREATE TABLE's PRIMARY KEY and
+CLUSTERING ORDER BY checks, ALTER TABLE's refused actions, compaction options a strategy does
+not understand, and the ignored graph_engine keyspace option."""
 
 from __future__ import annotations
 
+import pytest
 from cassandra.cluster import Session
+from cassandra.protocol import ConfigurationException
 
 from invalid import invalid_message
 
@@ -81,3 +84,29 @@ def test_graph_engine_keyspace_option_is_ignored_with_a_warning(session: Session
         assert "graph_engine" not in described
     finally:
         session.execute(f"DROP KEYSPACE {name}")
+
+
+def test_compaction_options_a_strategy_does_not_understand_are_refused(
+    session: Session, keyspace: str
+) -> None:
+    ks = keyspace
+    with pytest.raises(ConfigurationException) as info:
+        session.execute(
+            f"CREATE TABLE {ks}.t (k int PRIMARY KEY) WITH compaction = "
+            "{'class': 'LeveledCompactionStrategy', 'compaction_window_unit': 'HOURS'}"
+        )
+    assert (
+        "Properties specified [compaction_window_unit] are not understood by "
+        "LeveledCompactionStrategy"
+    ) in str(info.value)
+    session.execute(
+        f"CREATE TABLE {ks}.lcs (k int PRIMARY KEY) WITH compaction = "
+        "{'class': 'LeveledCompactionStrategy', 'sstable_size_in_mb': 160, 'fanout_size': 10, "
+        "'tombstone_threshold': 0.2, 'unchecked_tombstone_compaction': 'true', "
+        "'bucket_low': 0.5}"
+    )
+    session.execute(
+        f"CREATE TABLE {ks}.twcs (k int PRIMARY KEY) WITH compaction = "
+        "{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', "
+        "'compaction_window_size': 1, 'min_threshold': 2, 'enabled': 'true'}"
+    )

@@ -71,6 +71,44 @@ _COMPACTION_CLASSES = frozenset(
         "DateTieredCompactionStrategy",
     )
 )
+#: The options each bundled strategy's validateOptions understands (AbstractCompactionStrategy's
+#: own, then the strategy's; LCS, TWCS and DTCS also take SizeTiered's). 5.0's additions to the
+#: common options are accepted too, so that schemas written for either version load.
+_COMMON_COMPACTION_OPTIONS = frozenset(
+    {
+        "tombstone_threshold",
+        "tombstone_compaction_interval",
+        "unchecked_tombstone_compaction",
+        "log_all",
+        "enabled",
+        "only_purge_repaired_tombstones",
+        "provide_overlapping_tombstones",
+        "min_threshold",
+        "max_threshold",
+    }
+)
+_STCS_OPTIONS = _COMMON_COMPACTION_OPTIONS | {"min_sstable_size", "bucket_low", "bucket_high"}
+_COMPACTION_OPTIONS: dict[str, frozenset[str]] = {
+    "SizeTieredCompactionStrategy": _STCS_OPTIONS,
+    "LeveledCompactionStrategy": _STCS_OPTIONS
+    | {"sstable_size_in_mb", "fanout_size", "single_sstable_uplevel"},
+    "TimeWindowCompactionStrategy": _STCS_OPTIONS
+    | {
+        "compaction_window_unit",
+        "compaction_window_size",
+        "timestamp_resolution",
+        "expired_sstable_check_frequency_seconds",
+        "unsafe_aggressive_sstable_expiration",
+    },
+    "DateTieredCompactionStrategy": _STCS_OPTIONS
+    | {
+        "timestamp_resolution",
+        "max_sstable_age_days",
+        "base_time_seconds",
+        "max_window_size_seconds",
+        "expired_sstable_check_frequency_seconds",
+    },
+}
 _COMPRESSION_PACKAGE = "org.apache.cassandra.io.compress."
 _COMPRESSION_CLASSES = frozenset(
     _COMPRESSION_PACKAGE + name
@@ -314,6 +352,13 @@ def _parse_compaction(name: str, value: PropertyValue) -> dict[str, str]:
     full = class_name if "." in class_name else _COMPACTION_PACKAGE + class_name
     if full not in _COMPACTION_CLASSES:
         _fail(f"Unable to find compaction strategy class '{full}'")
+    unknown = sorted(set(options) - {"class"} - _COMPACTION_OPTIONS[full.rsplit(".", 1)[1]])
+    if unknown:
+        # CompactionParams.validate: what the strategy's validateOptions leaves over.
+        _fail(
+            f"Properties specified [{', '.join(unknown)}] are not understood by "
+            f"{full.rsplit('.', 1)[1]}"
+        )
     options["class"] = full
     # CompactionParams.create fills the thresholds every bundled strategy understands.
     options.setdefault("min_threshold", "4")
