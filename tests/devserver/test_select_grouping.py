@@ -94,3 +94,14 @@ def test_aggregation_warnings(
 def test_plain_selects_do_not_warn(session: Session, grouped: str) -> None:
     result = session.execute(f"SELECT p, c FROM {grouped}")
     assert not result.response_future.warnings
+
+
+def test_system_tables_warn_too(session: Session, grouped: str) -> None:
+    keyspace = grouped.split(".", maxsplit=1)[0]
+    scan = session.execute("SELECT count(*) FROM system_schema.tables")
+    assert WITHOUT_KEY in (scan.response_future.warnings or [])
+    one = session.execute(
+        f"SELECT count(*) FROM system_schema.tables WHERE keyspace_name = '{keyspace}'"
+    )
+    assert one.one().count == 1
+    assert not [w for w in one.response_future.warnings or [] if "Aggregation" in w]

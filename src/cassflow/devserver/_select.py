@@ -454,8 +454,8 @@ def select(
             # One row over every row: no paging.
             page_size = None
             position = None
-        if generated is None:
-            warnings = aggregation_warnings(statement, table)
+        # System and virtual tables too: Cassandra warns whatever the table.
+        warnings = aggregation_warnings(statement, table)
     if page_size is not None and page_size <= 0:
         page_size = None
     reverse = _reverse(statement, table, restrictions)
