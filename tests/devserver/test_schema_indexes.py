@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from cassandra.cluster import Session
+from cassandra.protocol import ConfigurationException
 
 from clusters import connect
 from invalid import invalid_message
@@ -229,3 +230,16 @@ def test_map_entry_restrictions_filter_or_use_an_entries_index(
     assert _FILTERING in invalid_message(
         session, f"SELECT k FROM {ks}.e WHERE m['x'] = 1 AND v = 1"
     )
+
+
+def test_custom_indexes_cassandra_41_cannot_load_are_refused(
+    session: Session, keyspace: str
+) -> None:
+    ks = keyspace
+    session.execute(f"CREATE TABLE {ks}.c (k int PRIMARY KEY, v text)")
+    assert "CUSTOM index requires specifiying the index class" in invalid_message(
+        session, f"CREATE CUSTOM INDEX ON {ks}.c (v)"
+    )
+    with pytest.raises(ConfigurationException) as info:
+        session.execute(f"CREATE CUSTOM INDEX ON {ks}.c (v) USING 'com.example.NoSuchIndex'")
+    assert "Unable to find custom indexer class 'com.example.NoSuchIndex'" in str(info.value)
