@@ -84,6 +84,7 @@ def test_bound_keys_and_aliases(session: Session, coll: str) -> None:
     assert results == ["varchar", "set<varchar>"]
     binds = [(c.name, c.type.cql_parameterized_type()) for c in prepared.column_metadata]
     assert [t for _, t in binds] == ["varchar", "varchar", "varchar", "int"]
+    assert [n for n, _ in binds] == ["key(m)", "value(s)", "value(s)", "k"]
     row = session.execute(prepared, ["1", "2", "9", 0]).one()
     assert row.v == "one"
     assert row[1] == {"2", "3"}

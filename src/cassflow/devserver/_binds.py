@@ -208,8 +208,8 @@ def _in_order(specs: dict[int, ColumnSpec], bind_count: int) -> tuple[ColumnSpec
 
 def _collect(statement: Statement, collector: _Collector) -> None:
     if isinstance(statement, Select):
-        for term, term_type in selector_markers(statement, collector.table):
-            collector.add(term, term_type, "[selection]")
+        for term, term_type, receiver in selector_markers(statement, collector.table):
+            collector.add(term, term_type, receiver)
         collector.where(statement.where)
         collector.add(statement.per_partition_limit, _INT, "[per_partition_limit]")
         collector.add(statement.limit, _INT, "[limit]")

@@ -34,8 +34,9 @@ class Selection:
 
     name: str
     type: DataType
-    #: The terms of the selection (key or bounds) and the types they receive.
-    markers: list[tuple[Term, DataType]]
+    #: The terms of the selection (key or bounds), the types they receive and the name of
+    #: that receiver (``key(m)``, ``value(s)``: how bind markers are named).
+    markers: list[tuple[Term, DataType, str]]
     #: Builds the extraction once the terms' values are known (at execution).
     bind: Callable[[Evaluate], Extract]
 
@@ -90,7 +91,7 @@ def element(selected: str, dtype: DataType, frozen: bool, key: Term) -> Selectio
 
         return extract
 
-    return Selection(f"{selected}[{key.to_cql()}]", result, [(key, key_type)], bind)
+    return Selection(f"{selected}[{key.to_cql()}]", result, [(key, key_type, receiver)], bind)
 
 
 def slice_of(
@@ -111,7 +112,7 @@ def slice_of(
         )
     key_type, receiver = _key_receiver(selected, dtype, "Slice")
     is_map = dtype.code is TypeCode.MAP
-    markers = [(t, key_type) for t in (start, end) if t is not None]
+    markers = [(t, key_type, receiver) for t in (start, end) if t is not None]
 
     def bind(evaluate: Evaluate) -> Extract:
         bounds: list[bytes | None] = []

@@ -76,6 +76,8 @@ _INT = DataType(TypeCode.INT)
 _TEXT = DataType(TypeCode.VARCHAR)
 _FLOAT = DataType(TypeCode.FLOAT)
 JSON_COLUMN = "[json]"
+#: The name of the receiver of every term in a select clause (Selectable.WithTerm).
+SELECTION_MARKER = "[selection]"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +143,9 @@ class _Compiler:
         #: Whether the statement runs (bound values known) rather than being prepared.
         self.executing = executing
         #: The bind markers of the selectors and the types they receive.
-        self.markers: list[tuple[Term, DataType]] = []
+        #: Their receivers' names: ``[selection]`` as Cassandra names every selector term,
+        #: ``key(m)``/``value(s)`` for element and slice selections.
+        self.markers: list[tuple[Term, DataType, str]] = []
 
     def column(self, name: str) -> ColumnMetadata:
         return known_column(self.table, name)
@@ -411,7 +415,7 @@ class _Compiler:
                 f"Cannot infer type for term {text} in selection clause (try using a cast to "
                 "force a type)"
             )
-        self.markers.append((term, dtype))
+        self.markers.append((term, dtype, SELECTION_MARKER))
         evaluator = self.evaluator
         cache: list[bytes | None] = []
 
@@ -739,8 +743,9 @@ def outputs(
     return [_named(compiler.compile(s.selectable), s) for s in statement.selectors]
 
 
-def selector_markers(statement: Select, table: TableMetadata) -> list[tuple[Term, DataType]]:
-    """The terms of the select clause with the types they receive (for bind markers)."""
+def selector_markers(statement: Select, table: TableMetadata) -> list[tuple[Term, DataType, str]]:
+    """The terms of the select clause with the types they receive and their receivers'
+    names (for bind markers)."""
     compiler = _Compiler(statement, table, Evaluator([]), False)
     for selector in statement.selectors:
         compiler.compile(selector.selectable)
