@@ -742,8 +742,10 @@ def test_alter_table_add_drop_rename_options() -> None:
         ),
     ):
         alter_table_rename(dropped.schema, "ks", "t", {"c": "v"})
-    with pytest.raises(SchemaInvalidError, match=re.escape("Column x was not found in table ks.t")):
-        alter_table_rename(dropped.schema, "ks", "t", {"x": "y"})
+    with pytest.raises(
+        SchemaInvalidError, match=re.escape("Undefined column name x in table ks.t")
+    ):
+        alter_table_rename(dropped.schema, "ks", "t", {"x": "y"}, if_column_exists=True)
 
     commented = alter_table_options(
         dropped.schema, "ks", "t", {"comment": "hi", "gc_grace_seconds": 10}

@@ -110,3 +110,16 @@ def test_compaction_options_a_strategy_does_not_understand_are_refused(
         "{'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', "
         "'compaction_window_size': 1, 'min_threshold': 2, 'enabled': 'true'}"
     )
+
+
+def test_renaming_a_missing_column_fails_in_the_column_lookup(
+    session: Session, keyspace: str
+) -> None:
+    ks = keyspace
+    session.execute(f"CREATE TABLE {ks}.t (k int, c int, PRIMARY KEY (k, c))")
+    # RenameColumns' getExistingColumn fails before its IF EXISTS check is reached.
+    for rename in ("RENAME nope TO x", "RENAME IF EXISTS nope TO x"):
+        assert f"Undefined column name nope in table {ks}.t" in invalid_message(
+            session, f"ALTER TABLE {ks}.t {rename}"
+        ), rename
+    session.execute(f"ALTER TABLE {ks}.t RENAME c TO c2")

@@ -40,6 +40,7 @@ from cassflow.devserver._schema_types import (
     contains,
     cql_type,
     expand_user_types,
+    maybe_quote,
     references_user_type,
     replace_user_type,
     walk,
@@ -497,6 +498,8 @@ def alter_table_rename(
     if_column_exists: bool = False,
 ) -> SchemaUpdate:
     """``ALTER TABLE ... RENAME [IF EXISTS] old TO new [AND ...]``: primary key columns only."""
+    # RENAME IF EXISTS parses, but Cassandra's column lookup fails before the flag is read.
+    del if_column_exists
     found = _existing_table(schema, keyspace, name, "ALTER", if_exists=if_exists)
     if found is None:
         return _unchanged(schema)
@@ -505,9 +508,10 @@ def alter_table_rename(
     for old, new_name in renames.items():
         column = table.column(old)
         if column is None:
-            if if_column_exists:
-                continue
-            raise SchemaInvalidError(f"Column {old} was not found in table {table.cql_name}")
+            # RenameColumns looks the column up with getExistingColumn (4.1 and 5.0 alike).
+            raise SchemaInvalidError(
+                f"Undefined column name {maybe_quote(old)} in table {table.cql_name}"
+            )
         if not column.is_primary_key:
             raise SchemaInvalidError(f"Cannot rename non PRIMARY KEY column {old}")
         if table.column(new_name) is not None:
