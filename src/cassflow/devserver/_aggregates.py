@@ -21,6 +21,9 @@ from cassflow.devserver._numbers import EXACT, NUMERIC, decode_number, encode_nu
 from cassflow.protocol import DataType, TypeCode
 
 _BIGINT = DataType(TypeCode.BIGINT)
+_BLOB = DataType(TypeCode.BLOB)
+#: Non-native types whose values min/max read as blobs (vectors, Cassandra 5, are not).
+_BLOB_READS = frozenset({TypeCode.LIST, TypeCode.MAP, TypeCode.SET, TypeCode.UDT, TypeCode.TUPLE})
 #: The types min and max take (the native types; counters have their own).
 _NATIVE = frozenset(
     code
@@ -155,6 +158,11 @@ def aggregate(name: str, arg_type: DataType) -> Aggregate:
         keep_max = name == "max"
         result = _BIGINT if code is TypeCode.COUNTER else arg_type
         return Aggregate(name, result, lambda: _Extreme(arg_type, keep_max))
+    if name in ("min", "max") and code in _BLOB_READS:
+        # Cassandra 4.1 declares min/max for native types only; a collection, tuple or user
+        # type value is read by the blob overload, which compares the serialized bytes.
+        keep_max = name == "max"
+        return Aggregate(name, _BLOB, lambda: _Extreme(_BLOB, keep_max))
     if name in ("sum", "avg") and code in NUMERIC:
         result = _BIGINT if code is TypeCode.COUNTER else arg_type
         average = name == "avg"

@@ -608,6 +608,12 @@ class _Compiler:
             f
             for f in matching
             if all(k is None or k.type == t for k, t in zip(known, f.arg_types, strict=True))
+        ] or [
+            # No exact match: the overloads whose parameters can read the values (a blob
+            # reads anything), as FunctionResolver keeps the weakly assignable ones.
+            f
+            for f in matching
+            if all(k is None or _reads(t, k.type) for k, t in zip(known, f.arg_types, strict=True))
         ]
         if not chosen:
             signatures = ", ".join(
@@ -691,6 +697,14 @@ def _call(function: ScalarFunction, args: list[Output], evaluator: Evaluator) ->
         return impl(evaluator.now_micros, [c(row, tok, pk) for c in computes])
 
     return Output(name, function.return_type, compute)
+
+
+def _reads(parameter: DataType, value: DataType) -> bool:
+    """Whether a parameter of type ``parameter`` takes a value of type ``value``
+    (AbstractType.isValueCompatibleWith): equal types, any value for a blob, ascii for text."""
+    if parameter == value or parameter.code is TypeCode.BLOB:
+        return True
+    return parameter.code is TypeCode.VARCHAR and value.code is TypeCode.ASCII
 
 
 def _function_text(selectable: FunctionSelector) -> str:
