@@ -156,6 +156,11 @@ def test_type_ast() -> None:
         ("map<duration, int>", "Durations are not allowed as map keys: map<duration, int>"),
         ("list<address>", "Non-frozen UDTs are not allowed inside collections: list<address>"),
         ("tuple<counter>", "Counters are not allowed inside tuples"),
+        # The message names the collection directly around the non-frozen one.
+        (
+            "list<frozen<map<int, list<counter>>>>",
+            "Counters are not allowed inside collections: frozen<list<counter>>",
+        ),
         ("vector<float, 0>", "vectors may only have positive dimensions; given 0"),
     ],
 )
@@ -163,6 +168,20 @@ def test_preparation_errors(text: str, message: str) -> None:
     with pytest.raises(CqlInvalidError) as caught:
         parse_type(text).to_data_type(resolver)
     assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "frozen<map<date, list<int>>>",
+        "map<text, frozen<map<text, set<int>>>>",
+        "frozen<list<set<address>>>",
+        "list<frozen<list<list<int>>>>",
+    ],
+)
+def test_frozen_freezes_everything_nested_in_it(text: str) -> None:
+    # RawCollection.freeze() freezes the parameters too, all the way down.
+    assert parse_type(text).to_data_type(resolver) is not None
 
 
 def test_user_type_without_resolver_is_unknown() -> None:

@@ -476,3 +476,19 @@ def test_conditions_on_a_deleted_row_show_only_the_static_values_read(lwt: Sessi
     assert _names(result) == ["[applied]", "v", "w", "s"]
     assert _row(result) == (False, None, None, 1)
     assert _row(lwt.execute("DELETE v FROM t WHERE k = 9 AND c = 5 IF s = 1")) == (True,)
+
+
+def test_a_prepared_conditional_write_has_no_result_metadata(lwt: Session) -> None:
+    # Its columns depend on what it finds: Cassandra prepares it with none and sends them
+    # with every answer (CASSANDRA-13992), so the driver never skips them.
+    insert = lwt.prepare("INSERT INTO t (k, c, v) VALUES (?, ?, ?) IF NOT EXISTS")
+    update = lwt.prepare("UPDATE t SET v = ? WHERE k = ? AND c = ? IF v = ?")
+    assert not insert.result_metadata
+    assert not update.result_metadata
+    assert _row(lwt.execute(insert, (7, 1, 10))) == (True,)
+    result = lwt.execute(insert, (7, 1, 11))
+    assert _names(result)[:4] == ["[applied]", "k", "c", "s"]
+    assert _row(result)[0] is False
+    result = lwt.execute(update, (12, 7, 1, 99))
+    assert _names(result) == ["[applied]", "v"]
+    assert _row(result) == (False, 10)

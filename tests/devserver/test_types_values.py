@@ -7,7 +7,7 @@ import pytest
 from cassandra import InvalidRequest
 from cassandra.cluster import Session
 from cassandra.cqltypes import BytesType
-from cassandra.util import Duration
+from cassandra.util import Date, Duration
 
 from clusters import TEST_HOSTS
 
@@ -163,6 +163,31 @@ def test_nested_and_frozen_collections(session: Session, keyspace: str) -> None:
     assert "Invalid non-frozen collection type list<int> for PRIMARY KEY column 'k'" in _errors(
         session, f"CREATE TABLE {ks}.bad (k list<int> PRIMARY KEY)"
     )
+
+
+def test_frozen_freezes_the_collections_nested_in_it(session: Session, keyspace: str) -> None:
+    ks = keyspace
+    session.execute(
+        f"CREATE TABLE {ks}.deep (k int PRIMARY KEY, a frozen<map<date, list<int>>>, "
+        "b map<text, frozen<map<text, set<int>>>>)"
+    )
+    types = {
+        row.column_name: row.type
+        for row in session.execute(
+            "SELECT column_name, type FROM system_schema.columns "
+            "WHERE keyspace_name = %s AND table_name = 'deep'",
+            (ks,),
+        )
+    }
+    assert types["a"] == "frozen<map<date, frozen<list<int>>>>"
+    assert types["b"] == "map<text, frozen<map<text, frozen<set<int>>>>>"
+    session.execute(
+        f"INSERT INTO {ks}.deep (k, a, b) "
+        "VALUES (1, {'2020-01-01': [2, 1]}, {'x': {'y': {3}}})"
+    )
+    row = session.execute(f"SELECT a, b FROM {ks}.deep WHERE k = 1").one()
+    assert dict(row.a) == {Date("2020-01-01"): [2, 1]}
+    assert row.b == {"x": {"y": {3}}}
 
 
 def test_several_operations_on_one_collection_in_one_update(

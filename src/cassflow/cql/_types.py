@@ -192,13 +192,13 @@ def _prepare(
     cql_type: CqlType, resolver: TypeResolver | None, inside: CollectionType | None
 ) -> DataType:
     """Cassandra's ``CQL3Type.Raw.prepare``: the checks, then the protocol type. ``inside``
-    is the collection being prepared around this type, if any."""
+    is the collection directly around this type, if any."""
     if isinstance(cql_type, NativeType):
         if inside is not None and cql_type.name == "counter":
             raise CqlInvalidError(f"Counters are not allowed inside collections: {inside}")
         return DataType(_NATIVE_CODES[cql_type.name])
     if isinstance(cql_type, CollectionType):
-        return _prepare_collection(cql_type, resolver, inside)
+        return _prepare_collection(cql_type, resolver)
     if isinstance(cql_type, TupleType):
         for param in cql_type.params:
             if isinstance(param, NativeType) and param.name == "counter":
@@ -226,14 +226,17 @@ def _prepare(
     return DataType.custom(cql_type.class_name)
 
 
-def _prepare_collection(
-    cql_type: CollectionType, resolver: TypeResolver | None, inside: CollectionType | None
-) -> DataType:
-    if inside is not None and not cql_type.frozen:
-        raise CqlInvalidError(
-            f"Non-frozen collections are not allowed inside collections: {inside}"
-        )
-    for position, param in enumerate(cql_type.params):
+def _prepare_collection(cql_type: CollectionType, resolver: TypeResolver | None) -> DataType:
+    # ``frozen<...>`` freezes everything nested in it (``RawCollection.freeze``), so only
+    # the parameters of a non-frozen collection can be non-frozen: that is the error.
+    params = cql_type.params
+    if cql_type.frozen:
+        params = tuple(_frozen(param) for param in params)
+    for position, param in enumerate(params):
+        if isinstance(param, CollectionType) and not param.frozen:
+            raise CqlInvalidError(
+                f"Non-frozen collections are not allowed inside collections: {cql_type}"
+            )
         if isinstance(param, UserType) and not param.frozen:
             raise CqlInvalidError(f"Non-frozen UDTs are not allowed inside collections: {cql_type}")
         if isinstance(param, NativeType) and param.name == "duration":
@@ -241,9 +244,9 @@ def _prepare_collection(
                 raise CqlInvalidError(f"Durations are not allowed inside sets: {cql_type}")
             if cql_type.kind == "map" and position == 0:
                 raise CqlInvalidError(f"Durations are not allowed as map keys: {cql_type}")
-    params = tuple(_prepare(p, resolver, inside or cql_type) for p in cql_type.params)
+    prepared = tuple(_prepare(param, resolver, cql_type) for param in params)
     code = {"list": TypeCode.LIST, "set": TypeCode.SET, "map": TypeCode.MAP}[cql_type.kind]
-    return DataType(code, params)
+    return DataType(code, prepared)
 
 
 def _frozen(cql_type: CqlType) -> CqlType:

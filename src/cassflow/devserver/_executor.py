@@ -97,7 +97,6 @@ from cassflow.protocol import (
     Batch,
     ColumnSpec,
     Consistency,
-    DataType,
     Execute,
     Message,
     Prepare,
@@ -109,7 +108,6 @@ from cassflow.protocol import (
     RowsResult,
     SchemaChangeResult,
     SetKeyspaceResult,
-    TypeCode,
     Value,
     VoidResult,
 )
@@ -118,7 +116,6 @@ _SCHEMA_KEY = "schema"
 _HOST_ID_KEY = "host_id"
 _STATEMENT_CACHE = 2048
 _SYSTEM_READABLE = frozenset({"system", "system_schema", "system_virtual_schema", "system_views"})
-_APPLIED = DataType(TypeCode.BOOLEAN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,12 +364,8 @@ class Executor:
             pk_indexes = partition_key_indexes(statement, table)
             if isinstance(statement, Select):
                 columns = result_columns(statement, table)
-            elif info.conditional:
-                columns = (
-                    ColumnSpec(
-                        keyspace=table.keyspace, table=table.name, name="[applied]", type=_APPLIED
-                    ),
-                )
+            # A conditional write's columns depend on what it finds, so Cassandra prepares it
+            # with no result metadata and sends the metadata with every answer (CASSANDRA-13992).
         elif isinstance(statement, BatchStatementAst):
             tables = [
                 self._table(inner.table.keyspace or keyspace, inner.table.name)
