@@ -52,6 +52,7 @@ from cassflow.devserver._auth import (
     Resource,
     RoleManager,
 )
+from cassflow.devserver._availability import check_available, check_serial_available
 from cassflow.devserver._batch_limits import batch_warnings, recording
 from cassflow.devserver._batches import (
     BatchItem,
@@ -447,9 +448,11 @@ class Executor:
         if isinstance(statement, Insert | Update | Delete):
             table = self._table(statement.table.keyspace or session_keyspace, statement.table.name)
             self._authorize_table(session, Permission.MODIFY, table)
+            conditional = is_conditional(statement)
             check_write_consistency(
-                table, is_conditional(statement), params.consistency, params.serial_consistency
+                table, conditional, params.consistency, params.serial_consistency
             )
+            self._check_available(table, params.consistency, params.serial_consistency, conditional)
             plan = self._insert_plan(prepared, statement, table)
             return self._modify(
                 statement, table, evaluator, self._timestamp(params.timestamp), now, plan
@@ -487,6 +490,23 @@ class Executor:
             f"The dev server does not support {type(statement).__name__} statements yet"
         )
 
+    def _check_available(
+        self,
+        table: TableMetadata,
+        consistency: Consistency,
+        serial: Consistency | None,
+        conditional: bool,
+    ) -> None:
+        """Unavailable when this one node cannot serve the level for ``table``'s keyspace:
+        the Paxos quorum for conditional writes and serial reads, else the level itself."""
+        keyspace = self.schema.keyspace(table.keyspace)
+        if keyspace is None:
+            return
+        if conditional:
+            check_serial_available(serial or Consistency.SERIAL, keyspace, self.node.data_center)
+        else:
+            check_available(consistency, keyspace, self.node.data_center)
+
     def _select(
         self,
         session: ClientSession,
@@ -499,6 +519,10 @@ class Executor:
     ) -> Outcome:
         table = self._table(statement.table.keyspace or keyspace, statement.table.name)
         self._authorize_table(session, Permission.SELECT, table)
+        if params.consistency is Consistency.ANY:
+            raise InvalidRequestError("ANY ConsistencyLevel is only supported for writes")
+        serial = params.consistency in (Consistency.SERIAL, Consistency.LOCAL_SERIAL)
+        self._check_available(table, params.consistency, None, serial)
         generated = system_rows(
             table.keyspace,
             table.name,
@@ -517,6 +541,7 @@ class Executor:
             page_size=params.page_size,
             paging_state=params.paging_state,
             now=now,
+            serial=serial,
         )
         skip = params.skip_metadata and prepared is not None
         metadata = RowsMetadata(
@@ -635,8 +660,11 @@ class Executor:
     ) -> Outcome:
         """Check a batch as Cassandra does, then apply it (a conditional one if it holds)."""
         check_batch(kind, [item for item, _ in items], timestamp_set=timestamp_set)
+        conditional = any(is_conditional(item.statement) for item, _ in items)
+        for table in {str(item.table.id): item.table for item, _ in items}.values():
+            self._check_available(table, *consistency, conditional)
         with self.storage.transaction():
-            if any(is_conditional(item.statement) for item, _ in items):
+            if conditional:
                 check_write_consistency(items[0][0].table, True, *consistency)
                 result = evaluate_conditional_batch([item for item, _ in items], self.storage, now)
                 if result.applied:

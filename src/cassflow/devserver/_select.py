@@ -428,8 +428,10 @@ def select(
     page_size: int | None,
     paging_state: bytes | None,
     now: int,
+    serial: bool = False,
 ) -> Page:
-    """Run a SELECT and return one page."""
+    """Run a SELECT and return one page. ``serial``: read at SERIAL / LOCAL_SERIAL, which
+    Cassandra allows on one partition only."""
     outs = outputs(statement, table, evaluator)
     columns = (
         result_columns(statement, table)
@@ -443,6 +445,13 @@ def select(
         table, statement.where, evaluator, allow_filtering=statement.allow_filtering
     )
     check_distinct(statement, table, key_range=restrictions.partition_values is None)
+    if serial and (
+        restrictions.partition_values is None
+        or len({tuple(key) for key in restrictions.partitions()}) > 1
+    ):
+        raise InvalidRequestError(
+            "SERIAL/LOCAL_SERIAL consistency may only be requested for one partition at a time"
+        )
     limit = _limit(statement.limit, evaluator, "limit")
     per_partition = _limit(statement.per_partition_limit, evaluator, "per_partition_limit")
     group_size = group_by_prefix(statement, table, restrictions)
