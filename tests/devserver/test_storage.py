@@ -22,7 +22,9 @@ from cassflow.devserver._keycodec import (
     partition_key,
     token,
 )
+from cassflow.devserver._multicell import MultiCellWrite, set_cell
 from cassflow.devserver._storage import DB_FILENAME, Cell, Row, Storage, StorageError
+from cassflow.devserver._values import split_collection
 from cassflow.protocol import DataType, TypeCode
 
 T1 = "5a1e4f4e-0000-4000-8000-000000000001"
@@ -554,3 +556,89 @@ def test_newer_storage_format_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StorageError, match="format 99"):
         Storage(str(path))
+
+
+def test_older_storage_format_is_refused_with_the_reason(tmp_path: Path) -> None:
+    path = tmp_path / DB_FILENAME
+    Storage(path).close()
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version=1")
+    db.close()
+    with pytest.raises(StorageError, match="format 1, which this cassflow no longer reads"):
+        Storage(str(path))
+
+
+# ------------------------------------------------------------------ element cells
+
+
+def _set(*elements: int) -> MultiCellWrite:
+    return MultiCellWrite(tuple(set_cell(i32(e), INT) for e in elements))
+
+
+def _elements(value: bytes) -> list[bytes]:
+    return [bytes(e) for e in split_collection(value, DataType.set_of(INT))]
+
+
+def test_element_cells_reconcile_one_by_one_and_rebuild_in_comparator_order(
+    store: Storage,
+) -> None:
+    tok, pk = pkey(1)
+    store.write(T1, tok, pk, ck(1), {}, timestamp=10, now=NOW, multi_cell={"s": _set(300, -5)})
+    store.write(T1, tok, pk, ck(1), {}, timestamp=5, now=NOW, multi_cell={"s": _set(7)})
+    row = store.read_row(T1, tok, pk, ck(1), now=NOW)
+    assert row is not None
+    assert _elements(row.cells["s"].value) == [i32(-5), i32(7), i32(300)]
+    assert row.cells["s"].timestamp == 10
+    # A complex deletion at 9 removes what is older, and drops older writes that come later.
+    deletion = MultiCellWrite((), 9)
+    store.write(T1, tok, pk, ck(1), {}, timestamp=10, now=NOW, multi_cell={"s": deletion})
+    store.write(T1, tok, pk, ck(1), {}, timestamp=8, now=NOW, multi_cell={"s": _set(1)})
+    row = store.read_row(T1, tok, pk, ck(1), now=NOW)
+    assert row is not None
+    assert _elements(row.cells["s"].value) == [i32(-5), i32(300)]
+    tombstone = MultiCellWrite(((set_cell(i32(300), INT)[0], None),))
+    store.write(T1, tok, pk, ck(1), {}, timestamp=10, now=NOW, multi_cell={"s": tombstone})
+    paths = store.read_elements(T1, tok, pk, ck(1), "s", now=NOW)
+    assert [value for _, value in paths] == [i32(-5)]
+
+
+def test_expired_elements_leave_the_collection_and_then_the_row(store: Storage) -> None:
+    tok, pk = pkey(1)
+    store.write(T1, tok, pk, ck(1), {}, timestamp=10, now=NOW, multi_cell={"s": _set(1)})
+    store.write(T1, tok, pk, ck(1), {}, timestamp=10, ttl=5, now=NOW, multi_cell={"s": _set(2)})
+    row = store.read_row(T1, tok, pk, ck(1), now=NOW + 4)
+    assert row is not None
+    assert _elements(row.cells["s"].value) == [i32(1), i32(2)]
+    row = store.read_row(T1, tok, pk, ck(1), now=NOW + 5)
+    assert row is not None
+    assert _elements(row.cells["s"].value) == [i32(1)]
+    store.write(T1, tok, pk, ck(2), {}, timestamp=10, ttl=5, now=NOW, multi_cell={"s": _set(3)})
+    assert [r.ck for r in store.read_partition(T1, tok, pk, now=NOW + 5)] == [ck(1)]
+    assert [r.ck for r in store.read_partition(T1, tok, pk, now=NOW)] == [ck(1), ck(2)]
+
+
+def test_element_order_holds_when_reading_backwards_and_scanning(store: Storage) -> None:
+    tok, pk = pkey(1)
+    for c in (1, 2):
+        store.write(
+            T1, tok, pk, ck(c), {"v": i32(c)}, timestamp=10, now=NOW, multi_cell={"s": _set(9, 1)}
+        )
+    backwards = list(store.read_partition(T1, tok, pk, reverse=True, now=NOW))
+    assert [r.ck for r in backwards] == [ck(2), ck(1)]
+    assert all(_elements(r.cells["s"].value) == [i32(1), i32(9)] for r in backwards)
+    scanned = list(store.scan_values(T1, now=NOW))
+    assert [_elements(cells["s"]) for *_, cells in scanned] == [[i32(1), i32(9)]] * 2
+    assert [cells["v"] for *_, cells in scanned] == [i32(1), i32(2)]
+
+
+def test_columns_whose_names_share_a_prefix_keep_their_own_elements(store: Storage) -> None:
+    tok, pk = pkey(1)
+    both = {"s": _set(1), "s2": _set(2)}
+    store.write(T1, tok, pk, ck(1), {"s1": i32(7)}, timestamp=10, now=NOW, multi_cell=both)
+    deletion = {"s": MultiCellWrite((), 10)}
+    store.write(T1, tok, pk, ck(1), {}, timestamp=10, now=NOW, multi_cell=deletion)
+    row = store.read_row(T1, tok, pk, ck(1), now=NOW)
+    assert row is not None
+    assert set(row.cells) == {"s1", "s2"}
+    assert _elements(row.cells["s2"].value) == [i32(2)]
+    assert store.read_elements(T1, tok, pk, ck(1), "s", now=NOW) == []

@@ -15,24 +15,23 @@ batch's statements ask for, as they ask it (before reconciliation with stored da
 mutation holds what the statement made), and :func:`batch_warnings` sizes them the way
 ``PartitionUpdate.dataSize`` does (16 bytes of timestamp, TTL and deletion time per cell
 plus its value, 20 per row for its liveness and deletion, 8 per partition update...).
-Non-frozen collections and user types are sized as Cassandra's cell per element; a value
-computed from the stored one (an append, an element set) is sized whole, and range
-tombstone bounds as encoded, so such writes come out a little off Cassandra's sizes.
+Non-frozen collections and user types are sized as Cassandra's cells, one per element
+(:func:`~._multicell.cassandra_size`), plus the column's deletion time; range tombstone
+bounds are sized as the dev server encodes them, a few bytes off Cassandra's.
 Table sets print in Java ``HashSet`` order, as Cassandra's messages do.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._keycodec import STATIC_CK, CkRange, KeyCodecError, decode_clustering_key
-from cassflow.devserver._schema import ColumnMetadata, TableMetadata
+from cassflow.devserver._multicell import MultiCellWrite, cassandra_size
+from cassflow.devserver._schema import TableMetadata
 from cassflow.devserver._storage import Storage
-from cassflow.devserver._values import split_collection, split_fields
-from cassflow.protocol import TypeCode
 
 __all__ = [
     "BATCH_SIZE_FAIL_THRESHOLD",
@@ -57,8 +56,6 @@ _EXPIRING = 8  # ... and ttl + local expiration time when it expires
 _DELETION = 12  # a row's deletion time (markedForDeleteAt + localDeletionTime)
 _PARTITION_DELETION = 8
 _COUNTER_VALUE = 8
-_LIST_PATH = 16  # a list element's cell path: a timeuuid
-_FIELD_PATH = 2  # a user type field's cell path: its position, as a short
 
 _LOW_GC_GRACE = (
     "Executing a LOGGED BATCH on table{} {}, configured with a gc_grace_seconds of 0. The "
@@ -75,10 +72,10 @@ _UNLOGGED = (
 
 @dataclass
 class _Row:
-    #: The cells written, as written (None: a tombstone), sized once the columns are known.
+    #: The simple cells written, as written (None: a tombstone).
     values: dict[str, bytes | None] = field(default_factory=dict)
-    #: Cells whose values were computed from the stored ones (collection operations).
-    merged: set[str] = field(default_factory=set)
+    #: Non-frozen collections and user types: the size of each element cell, by path.
+    elements: dict[str, dict[bytes, int]] = field(default_factory=dict)
     counters: set[str] = field(default_factory=set)
     liveness: int = 0
     deleted: bool = False
@@ -105,16 +102,16 @@ class BatchWrites:
         *,
         ttl: int | None,
         row_marker: bool,
-        merged: Collection[str] = (),
+        multi_cell: Mapping[str, MultiCellWrite] | None = None,
     ) -> None:
-        """Note a write of ``cells`` (None: a cell tombstone) to one row."""
+        """Note a write of ``cells`` (None: a cell tombstone) and of element cells (with
+        their columns' deletions) to one row."""
         row = self._row(table_id, pk, ck)
-        for name, value in cells.items():
-            row.values[name] = value
-            if name in merged:
-                row.merged.add(name)
-            else:
-                row.merged.discard(name)
+        row.values.update(cells)
+        for name, change in (multi_cell or {}).items():
+            sizes = row.elements.setdefault(name, {})
+            for path, value in change.elements:
+                sizes[path] = _CELL + cassandra_size(path, value)
         if row_marker:
             row.liveness = _LIVENESS + (_EXPIRING if ttl else 0)
 
@@ -190,42 +187,13 @@ def _update_size(table: TableMetadata, rows: Mapping[bytes, _Row], ranges: int) 
         static_written = static_written or static
         # A row whose liveness was not written carries LivenessInfo.EMPTY: 8 bytes too.
         size += _clustering_size(table, ck) + (row.liveness or _LIVENESS) + _DELETION
-        size += sum(
-            _cell_size(table.column(name), value, name in row.merged)
-            for name, value in row.values.items()
-        )
+        size += sum(_CELL + (0 if v is None else len(v)) for v in row.values.values())
+        # A complex column: its deletion time (even when live), then its element cells.
+        size += sum(_DELETION + sum(sizes.values()) for sizes in row.elements.values())
         size += (_CELL + _COUNTER_VALUE) * len(row.counters)
     if not static_written:
         size += _LIVENESS + _DELETION  # the empty static row
     return size
-
-
-def _cell_size(column: ColumnMetadata | None, value: bytes | None, merged: bool) -> int:
-    """``ColumnData.dataSize`` of one written column.
-
-    A non-frozen collection or user type is a complex column: its deletion time, then one
-    cell per element, whose path is the element's key (a set's element, a map's key, a
-    list's 16-byte timeuuid, a field's 2-byte position). A value computed from the stored
-    one (append, element set...) holds only the statement's new cells in Cassandra; the dev
-    server knows only the result, which it sizes as one cell.
-    """
-    if column is None or not column.is_multi_cell:
-        return _CELL + (0 if value is None else len(value))
-    if value is None:
-        return _DELETION
-    if merged:
-        return _DELETION + _CELL + len(value)
-    dtype = column.type
-    if dtype.code is TypeCode.UDT:
-        fields = split_fields(value, len(dtype.params))
-        cells = [_CELL + _FIELD_PATH + len(f) for f in fields if f is not None]
-    elif dtype.code is TypeCode.MAP:
-        cells = [_CELL + len(k) + len(v) for k, v in split_collection(value, dtype)]
-    elif dtype.code is TypeCode.LIST:
-        cells = [_CELL + _LIST_PATH + len(e) for e in split_collection(value, dtype)]
-    else:
-        cells = [_CELL + len(e) for e in split_collection(value, dtype)]
-    return _DELETION + sum(cells)
 
 
 def _clustering_size(table: TableMetadata, ck: bytes) -> int:

@@ -26,6 +26,7 @@ from cassflow.devserver._conditions import (
 from cassflow.devserver._errors import InvalidRequestError
 from cassflow.devserver._json_decode import insert_json_values
 from cassflow.devserver._keycodec import STATIC_CK, clustering_key, partition_key, token
+from cassflow.devserver._multicell import MultiCellWrite, overwrite_cells
 from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
 from cassflow.devserver._storage import Storage
 from cassflow.devserver._using import write_options
@@ -33,7 +34,6 @@ from cassflow.devserver._values import Evaluator, validate
 from cassflow.devserver._where import known_column
 from cassflow.protocol import UNSET, DataType, TypeCode, Value
 
-_EMPTY_COLLECTION = b"\x00\x00\x00\x00"
 _TEXT = DataType(TypeCode.VARCHAR)
 
 # Types whose serialized form is valid exactly when it has this many bytes (or none), as
@@ -98,8 +98,11 @@ class InsertPlan:
     ck_slots: tuple[int, ...]
     ck_types: tuple[DataType, ...]
     ck_desc: tuple[bool, ...]
-    regular_slots: tuple[int, ...]
+    regular_slots: tuple[int, ...]  # simple cells (frozen values included)
     static_slots: tuple[int, ...]
+    #: Non-frozen collections and user types: written as element cells.
+    regular_multi: tuple[int, ...]
+    static_multi: tuple[int, ...]
     #: Neither USING TIMESTAMP, USING TTL nor a default TTL: the write options are trivial.
     plain_options: bool
     #: ``INSERT ... JSON <json>``: the JSON term, whose object gives every column's value.
@@ -136,15 +139,24 @@ class InsertPlan:
             if found is not None:
                 return self._not_applied(existing)
         regular = self._cells(values, self.regular_slots)
-        static = self._cells(values, self.static_slots) if self.static_slots else None
+        static = self._cells(values, self.static_slots) if self.static_slots else {}
+        regular_multi = self._multi(values, self.regular_multi, timestamp)
+        static_multi = self._multi(values, self.static_multi, timestamp)
         if self.static_only:
-            assert static is not None
             storage.write(
-                self.table_id, tok, pk, STATIC_CK, static, timestamp=timestamp, ttl=ttl, now=now
+                self.table_id,
+                tok,
+                pk,
+                STATIC_CK,
+                static,
+                timestamp=timestamp,
+                ttl=ttl,
+                now=now,
+                multi_cell=static_multi,
             )
             return APPLIED
         # The row and its partition's static row land together; one write needs no savepoint.
-        with storage.transaction() if static else contextlib.nullcontext():
+        with storage.transaction() if static or static_multi else contextlib.nullcontext():
             storage.write(
                 self.table_id,
                 tok,
@@ -155,8 +167,9 @@ class InsertPlan:
                 ttl=ttl,
                 row_marker=True,
                 now=now,
+                multi_cell=regular_multi,
             )
-            if static:
+            if static or static_multi:
                 storage.write(
                     self.table_id,
                     tok,
@@ -166,6 +179,7 @@ class InsertPlan:
                     timestamp=timestamp,
                     ttl=ttl,
                     now=now,
+                    multi_cell=static_multi,
                 )
         return APPLIED
 
@@ -187,7 +201,7 @@ class InsertPlan:
         # The whole row, as Cassandra's CAS read fetches it: every regular column, and the
         # static ones only when the INSERT writes one of them.
         fetched = {c.name for c in self.table.regular_columns}
-        if self.static_slots:
+        if self.static_slots or self.static_multi:
             fetched |= {c.name for c in self.table.static_columns}
         columns = self.table.columns
         return CasResult(False, columns, failure_rows(self.table, columns, [existing], fetched))
@@ -225,14 +239,26 @@ class InsertPlan:
         cells: dict[str, bytes | None] = {}
         for i in slots:
             value = values[i]
+            if value is not UNSET:
+                cells[self.slots[i].column.name] = value
+        return cells
+
+    def _multi(
+        self, values: Sequence[Value], slots: Sequence[int], timestamp: int
+    ) -> dict[str, MultiCellWrite] | None:
+        """Each value overwrites the column: a complex deletion just below the write's
+        timestamp, then its elements (none for null or empty), as Cassandra's setters do."""
+        if not slots:
+            return None
+        writes: dict[str, MultiCellWrite] = {}
+        for i in slots:
+            value = values[i]
             if value is UNSET:
                 continue
-            slot = self.slots[i]
-            # A non-frozen collection set to empty holds no cells: it reads back as null.
-            if slot.multi_cell and value == _EMPTY_COLLECTION:
-                value = None
-            cells[slot.column.name] = value
-        return cells
+            column = self.slots[i].column
+            elements = overwrite_cells(value, column.type) if isinstance(value, bytes) else []
+            writes[column.name] = MultiCellWrite(tuple(elements), timestamp - 1)
+        return writes
 
 
 def _key_value(value: Value, column: ColumnMetadata) -> bytes:
@@ -302,9 +328,23 @@ def plan_insert(statement: Insert, table: TableMetadata) -> InsertPlan:
         regular_slots=tuple(
             i
             for i, s in enumerate(slots)
-            if not s.column.is_primary_key and s.column.kind is not ColumnKind.STATIC
+            if not s.column.is_primary_key
+            and s.column.kind is not ColumnKind.STATIC
+            and not s.multi_cell
         ),
-        static_slots=tuple(i for i, s in enumerate(slots) if s.column.kind is ColumnKind.STATIC),
+        static_slots=tuple(
+            i
+            for i, s in enumerate(slots)
+            if s.column.kind is ColumnKind.STATIC and not s.multi_cell
+        ),
+        regular_multi=tuple(
+            i
+            for i, s in enumerate(slots)
+            if s.multi_cell and s.column.kind is not ColumnKind.STATIC
+        ),
+        static_multi=tuple(
+            i for i, s in enumerate(slots) if s.multi_cell and s.column.kind is ColumnKind.STATIC
+        ),
         plain_options=(
             using.timestamp is None and using.ttl is None and not table.options.default_time_to_live
         ),

@@ -4,28 +4,20 @@ Each statement names its rows through the WHERE clause (UPDATE, DELETE) or its v
 (INSERT), then writes cells with one timestamp: ``USING TIMESTAMP``, else the client's default
 timestamp, else the server's clock. INSERT writes the row marker, UPDATE does not (a row made
 by UPDATE disappears when its cells are nulled). Static columns live in the partition's
-static row. Collection operations (append, prepend, element set/remove, map put/remove) read
-the current value and write the new one.
+static row. Non-frozen collections and user types are written as element cells
+(:mod:`._collection_ops`); only list removals and index operations read the stored list.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from cassflow.cql import (
-    Addition,
-    Delete,
-    Deletion,
-    Insert,
-    Operation,
-    Prepend,
-    SetElement,
-    SetField,
-    SetValue,
-    Subtraction,
-    Update,
+from cassflow.cql import Delete, Deletion, Insert, Operation, SetValue, Update
+from cassflow.devserver._collection_ops import (
+    check_collection_operation,
+    deletion_cells,
+    operation_cells,
 )
 from cassflow.devserver._conditions import (
     APPLIED,
@@ -49,31 +41,12 @@ from cassflow.devserver._keycodec import (
     token,
 )
 from cassflow.devserver._schema import ColumnKind, ColumnMetadata, TableMetadata
-from cassflow.devserver._storage import Storage
+from cassflow.devserver._storage import MultiCellWrite, Storage
 from cassflow.devserver._using import WriteOptions, write_options, write_timestamp
-from cassflow.devserver._values import (
-    Evaluator,
-    join_collection,
-    join_fields,
-    split_collection,
-    split_fields,
-)
+from cassflow.devserver._values import Evaluator
 from cassflow.devserver._where import Restrictions, analyze, known_column
 from cassflow.devserver._write_where import check_partition_key, non_primary_key_error
-from cassflow.protocol import UNSET, DataType, TypeCode, Value
-
-_EMPTY_COLLECTION = b"\x00\x00\x00\x00"
-
-
-def _stored(column: ColumnMetadata, value: Value) -> Value:
-    """A non-frozen collection set to empty, or a non-frozen user type whose fields are all
-    null, holds no cells: it reads back as null."""
-    if not column.is_multi_cell or not isinstance(value, bytes):
-        return value
-    if column.type.code is TypeCode.UDT:
-        fields = split_fields(value, len(column.type.params))
-        return None if all(f is None for f in fields) else value
-    return None if value == _EMPTY_COLLECTION else value
+from cassflow.protocol import UNSET, TypeCode, Value
 
 
 def _ck(table: TableMetadata, values: Sequence[bytes]) -> bytes:
@@ -321,8 +294,9 @@ def _apply_operations(
     table_id = str(table.id)
     regular: dict[str, bytes | None] = {}
     static: dict[str, bytes | None] = {}
+    regular_multi: dict[str, MultiCellWrite] = {}
+    static_multi: dict[str, MultiCellWrite] = {}
     counters: dict[str, int] = {}
-    merged: set[str] = set()  # values computed from the stored ones
     grouped: dict[str, tuple[ColumnMetadata, list[Operation]]] = {}
     for op, column in zip(statement.operations, columns, strict=True):
         grouped.setdefault(column.name, (column, []))[1].append(op)
@@ -337,19 +311,21 @@ def _apply_operations(
             raise InvalidRequestError(
                 "Cannot mix counter and non counter columns in the same table"
             )
-        row_ck = STATIC_CK if column.kind is ColumnKind.STATIC else ck
-        current = _CurrentValue(storage, table_id, tok, pk, row_ck, column.name, now)
-        value = _new_value(ops, column, evaluator, current)
-        if value is UNSET:
+        is_static = column.kind is ColumnKind.STATIC
+        if column.is_multi_cell:
+            row_ck = STATIC_CK if is_static else ck
+            existing = _existing(storage, table_id, tok, pk, row_ck, column.name, now)
+            change = operation_cells(ops, column, evaluator, existing, options.timestamp)
+            if change is not None:
+                (static_multi if is_static else regular_multi)[column.name] = change
             continue
-        if current.was_read:
-            merged.add(column.name)
-        target = static if column.kind is ColumnKind.STATIC else regular
-        target[column.name] = value
+        value = _simple_value(ops, column, evaluator)
+        if value is not UNSET:
+            (static if is_static else regular)[column.name] = value
     if counters:
         storage.add_counters(table_id, tok, pk, ck, counters, timestamp=options.timestamp)
-    for row_ck, cells in ((ck, regular), (STATIC_CK, static)):
-        if cells:
+    for row_ck, cells, multi in ((ck, regular, regular_multi), (STATIC_CK, static, static_multi)):
+        if cells or multi:
             storage.write(
                 table_id,
                 tok,
@@ -359,247 +335,32 @@ def _apply_operations(
                 timestamp=options.timestamp,
                 ttl=options.ttl,
                 now=now,
-                merged=merged,
+                multi_cell=multi,
             )
 
 
-def _current(
+def _existing(
     storage: Storage, table_id: str, tok: int, pk: bytes, ck: bytes, column: str, now: int
-) -> bytes | None:
-    row = storage.read_row(table_id, tok, pk, ck, now=now)
-    if row is None or column not in row.cells:
-        return None
-    return row.cells[column].value
+) -> Callable[[], list[tuple[bytes, bytes]]]:
+    """The stored element cells of a column, read once on first use (read-before-write)."""
+    cache: list[list[tuple[bytes, bytes]]] = []
+
+    def read() -> list[tuple[bytes, bytes]]:
+        if not cache:
+            cache.append(storage.read_elements(table_id, tok, pk, ck, column, now=now))
+        return cache[0]
+
+    return read
 
 
-@dataclass(slots=True)
-class _CurrentValue:
-    """The stored value of one cell, read on first use (only read-before-write needs it)."""
-
-    storage: Storage
-    table_id: str
-    tok: int
-    pk: bytes
-    ck: bytes
-    column: str
-    now: int
-    _value: bytes | None = None
-    _read: bool = False
-
-    @property
-    def was_read(self) -> bool:
-        """Whether the new value was computed from the stored one."""
-        return self._read
-
-    def get(self) -> bytes | None:
-        if not self._read:
-            self._value = _current(
-                self.storage, self.table_id, self.tok, self.pk, self.ck, self.column, self.now
-            )
-            self._read = True
-        return self._value
-
-
-def _new_value(
-    ops: Sequence[Operation],
-    column: ColumnMetadata,
-    evaluator: Evaluator,
-    current: _CurrentValue,
-) -> Value:
-    """The column's value after all of an UPDATE's operations on it.
-
-    The parser lets through only the combinations Cassandra allows (a plain ``c = v`` stands
-    alone; ``c.f = v`` sets each field once). The others all apply, as the cells of one
-    mutation do: list removals and index sets act on the stored list (the appended and
-    prepended cells are new ones), and a removed set element or map key stays removed even
-    if the statement also adds it (a tombstone wins over a cell of the same timestamp).
-    """
-    dtype = column.type
-    code = dtype.code
+def _simple_value(ops: Sequence[Operation], column: ColumnMetadata, evaluator: Evaluator) -> Value:
+    """The value of a column that is one cell (frozen values included): only ``c = v``
+    applies to it; the parser lets a plain assignment through only alone."""
     if len(ops) == 1 and isinstance(ops[0], SetValue):
-        return _stored(column, evaluator.value(ops[0].value, dtype, column.name))
-    if all(isinstance(op, SetField) for op in ops):
-        return _set_fields(
-            [op for op in ops if isinstance(op, SetField)], column, evaluator, current
-        )
+        return evaluator.value(ops[0].value, column.type, column.name)
     for op in ops:
-        _check_collection_operation(op, column)
-    stored = current.get()
-    existing = split_collection(stored, dtype) if stored else []
-    if code is TypeCode.LIST:
-        return _list_value(ops, column, evaluator, existing)
-    added: list[Any] = []
-    removed: set[bytes] = set()
-    touched = False
-    for op in ops:
-        if isinstance(op, SetElement):  # maps only
-            key = evaluator.value(op.key, dtype.params[0], column.name)
-            value = evaluator.value(op.value, dtype.params[1], column.name)
-            if key is UNSET or value is UNSET:
-                continue
-            if not isinstance(key, bytes):
-                raise InvalidRequestError("Invalid null value for map key")
-            if value is None:
-                removed.add(key)
-            else:
-                added.append((key, value))
-            touched = True
-            continue
-        assert isinstance(op, Addition | Subtraction)
-        operand_type = (
-            DataType.set_of(dtype.params[0])
-            if isinstance(op, Subtraction) and code is TypeCode.MAP
-            else dtype
-        )
-        given = _operand_items(op, operand_type, evaluator, column)
-        if given is None:
-            continue
-        touched = True
-        if isinstance(op, Addition):
-            added.extend(given)
-        else:
-            removed.update(given)
-    if not touched:
-        return UNSET
-    if code is TypeCode.MAP:
-        merged = dict(existing)
-        merged.update(dict(added))
-        items: list[Any] = [(k, v) for k, v in merged.items() if k not in removed]
-    else:
-        items = [e for e in [*existing, *added] if e not in removed]
-    return join_collection(items, dtype) if items else None
-
-
-def _operand_items(
-    op: Addition | Subtraction | Prepend,
-    operand_type: DataType,
-    evaluator: Evaluator,
-    column: ColumnMetadata,
-) -> list[Any] | None:
-    """The elements (map: pairs) an operation adds or removes; None when its value is unset."""
-    operand = evaluator.value(op.value, operand_type, column.name)
-    if operand is UNSET:
-        return None
-    return split_collection(operand, operand_type) if isinstance(operand, bytes) else []
-
-
-def _check_collection_operation(op: Operation, column: ColumnMetadata) -> None:
-    """``Operation.RawUpdate.prepare``'s checks of a collection operation."""
-    code = column.type.code
-    collection = code in (TypeCode.LIST, TypeCode.SET, TypeCode.MAP)
-    if isinstance(op, SetField):
-        if column.type.code is not TypeCode.UDT:
-            raise InvalidRequestError(
-                f"Invalid operation ({op.to_cql()}) for non-UDT column {column.name}"
-            )
-        return
-    if isinstance(op, SetElement):
-        if not collection:
-            raise InvalidRequestError(
-                f"Invalid operation ({op.to_cql()}) for non collection column {column.name}"
-            )
-        if not column.is_multi_cell:
-            raise InvalidRequestError(
-                f"Invalid operation ({op.to_cql()}) for frozen collection column {column.name}"
-            )
-        if code is TypeCode.SET:
-            raise InvalidRequestError(
-                f"Invalid operation ({op.to_cql()}) for set column {column.name}"
-            )
-        return
-    if isinstance(op, Prepend) and code is not TypeCode.LIST:
-        raise InvalidRequestError(
-            f"Invalid operation ({op.to_cql()}) for non list column {column.name}"
-        )
-    if not collection:
-        if code is TypeCode.TUPLE and isinstance(op, Addition):
-            raise InvalidRequestError(
-                f"Invalid operation ({op.to_cql()}) for tuple column {column.name}"
-            )
-        raise InvalidRequestError(
-            f"Invalid operation ({op.to_cql()}) for non counter column {column.name}"
-        )
-    if not column.is_multi_cell:
-        what = "list" if isinstance(op, Prepend) else "collection"
-        raise InvalidRequestError(
-            f"Invalid operation ({op.to_cql()}) for frozen {what} column {column.name}"
-        )
-
-
-def _list_value(
-    ops: Sequence[Operation], column: ColumnMetadata, evaluator: Evaluator, existing: list[Any]
-) -> Value:
-    """Appends and prepends add new cells; removals and index sets change the stored ones."""
-    dtype = column.type
-    prepended: list[bytes] = []
-    appended: list[bytes] = []
-    kept: list[bytes | None] = list(existing)
-    touched = False
-    for op in ops:
-        if isinstance(op, SetElement):
-            index = evaluator.int_value(op.key, f"[list index of {column.name}]")
-            if not existing:
-                raise InvalidRequestError("Attempted to set an element on a list which is null")
-            if index is None or not 0 <= index < len(existing):
-                raise InvalidRequestError(
-                    f"List index {index} out of bound, list has size {len(existing)}"
-                )
-            value = evaluator.value(op.value, dtype.params[0], column.name)
-            if value is UNSET:
-                continue
-            kept[index] = value if isinstance(value, bytes) else None
-            touched = True
-            continue
-        assert isinstance(op, Addition | Subtraction | Prepend)
-        given = _operand_items(op, dtype, evaluator, column)
-        if given is None:
-            continue
-        touched = True
-        if isinstance(op, Addition):
-            appended.extend(given)
-        elif isinstance(op, Prepend):
-            prepended[:0] = given
-        else:
-            kept = [e for e in kept if e is None or e not in given]
-    if not touched:
-        return UNSET
-    items = [*prepended, *(e for e in kept if e is not None), *appended]
-    return join_collection(items, dtype) if items else None
-
-
-def _set_fields(
-    ops: Sequence[SetField], column: ColumnMetadata, evaluator: Evaluator, current: _CurrentValue
-) -> Value:
-    """``UPDATE ... SET u.f = v[, u.g = w]`` on a non-frozen user type column."""
-    dtype = column.type
-    for op in ops:
-        if dtype.code is not TypeCode.UDT:
-            raise InvalidRequestError(
-                f"Invalid operation ({op.to_cql()}) for non-UDT column {column.name}"
-            )
-        if not column.is_multi_cell:
-            raise InvalidRequestError(
-                f"Invalid operation ({op.to_cql()}) for frozen UDT column {column.name}"
-            )
-        if op.field not in dtype.field_names:
-            raise InvalidRequestError(
-                f"UDT column {column.name} does not have a field named {op.field}"
-            )
-    values: dict[int, Value] = {}
-    for op in ops:
-        position = dtype.field_names.index(op.field)
-        value = evaluator.value(op.value, dtype.params[position], column.name)
-        if value is not UNSET:
-            values[position] = value
-    if not values:
-        return UNSET
-    stored = current.get()
-    fields: list[bytes | None] = (
-        split_fields(stored, len(dtype.params)) if stored else [None] * len(dtype.params)
-    )
-    for position, value in values.items():
-        fields[position] = value if isinstance(value, bytes) else None
-    return _stored(column, join_fields(fields))
+        check_collection_operation(op, column)  # raises: no element of it can be changed
+    raise AssertionError(f"operations {ops} on {column.name} passed the checks")
 
 
 # --- DELETE -------------------------------------------------------------------------------
@@ -708,80 +469,42 @@ def _delete_columns(
         grouped.setdefault(column.name, (column, []))[1].append(deletion)
     for column, items in grouped.values():
         row_ck = STATIC_CK if column.kind is ColumnKind.STATIC else ck
-        if any(d.element is None and d.field is None for d in items):
+        if not column.is_multi_cell:
+            _check_simple_deletions(items, column)
             storage.delete_cells(table_id, tok, pk, row_ck, [column.name], timestamp=timestamp)
             continue
-        current = _current(storage, table_id, tok, pk, row_ck, column.name, now)
-        value = _after_deletions(items, column, current, evaluator)
-        storage.write(
-            table_id,
-            tok,
-            pk,
-            row_ck,
-            {column.name: value},
-            timestamp=timestamp,
-            now=now,
-            merged=(column.name,),
-        )
-
-
-def _after_deletions(
-    deletions: Sequence[Deletion],
-    column: ColumnMetadata,
-    current: bytes | None,
-    evaluator: Evaluator,
-) -> bytes | None:
-    """The value left once a DELETE's elements (``c[k]``) or fields (``c.f``) are removed."""
-    dtype = column.type
-    if any(d.field is not None for d in deletions):
-        if dtype.code is not TypeCode.UDT:
-            raise InvalidRequestError(
-                f"Invalid field deletion operation for non-UDT column {column.name}"
+        existing = _existing(storage, table_id, tok, pk, row_ck, column.name, now)
+        change = deletion_cells(items, column, evaluator, existing, timestamp)
+        if change is not None:
+            storage.write(
+                table_id,
+                tok,
+                pk,
+                row_ck,
+                {},
+                timestamp=timestamp,
+                now=now,
+                multi_cell={column.name: change},
             )
-        if not column.is_multi_cell:
+
+
+def _check_simple_deletions(deletions: Sequence[Deletion], column: ColumnMetadata) -> None:
+    """A column that is one cell is deleted whole: ``c[k]`` and ``c.f`` are refused."""
+    code = column.type.code
+    for deletion in deletions:
+        if deletion.field is not None:
+            if code is not TypeCode.UDT:
+                raise InvalidRequestError(
+                    f"Invalid field deletion operation for non-UDT column {column.name}"
+                )
             raise InvalidRequestError(
                 f"Frozen UDT column {column.name} does not support field deletions"
             )
-        fields = split_fields(current, len(dtype.params)) if current else []
-        for deletion in deletions:
-            if deletion.field not in dtype.field_names:
+        if deletion.element is not None:
+            if code not in (TypeCode.LIST, TypeCode.SET, TypeCode.MAP):
                 raise InvalidRequestError(
-                    f"UDT column {column.name} does not have a field named {deletion.field}"
+                    f"Invalid deletion operation for non collection column {column.name}"
                 )
-            if fields:
-                fields[dtype.field_names.index(deletion.field)] = None
-        value = _stored(column, join_fields(fields)) if fields else None
-        return value if isinstance(value, bytes) else None
-    if dtype.code not in (TypeCode.LIST, TypeCode.SET, TypeCode.MAP):
-        raise InvalidRequestError(
-            f"Invalid deletion operation for non collection column {column.name}"
-        )
-    if not column.is_multi_cell:
-        raise InvalidRequestError(
-            f"Invalid deletion operation for frozen collection column {column.name}"
-        )
-    items = split_collection(current, dtype) if current else []
-    gone: list[Any] = []
-    for deletion in deletions:
-        assert deletion.element is not None
-        if dtype.code is TypeCode.LIST:
-            index = evaluator.int_value(deletion.element, f"[list index of {column.name}]")
-            if current is None:
-                raise InvalidRequestError(
-                    "Attempted to delete an element from a list which is null"
-                )
-            if index is None or not 0 <= index < len(items):
-                raise InvalidRequestError(
-                    f"List index {index} out of bound, list has size {len(items)}"
-                )
-            gone.append(index)
-        else:
-            key_type = dtype.params[0]
-            gone.append(evaluator.value(deletion.element, key_type, column.name))
-    if dtype.code is TypeCode.LIST:
-        items = [e for i, e in enumerate(items) if i not in gone]
-    elif dtype.code is TypeCode.MAP:
-        items = [(k, v) for k, v in items if k not in gone]
-    else:
-        items = [e for e in items if e not in gone]
-    return join_collection(items, dtype) if items else None
+            raise InvalidRequestError(
+                f"Invalid deletion operation for frozen collection column {column.name}"
+            )

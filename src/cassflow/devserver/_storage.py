@@ -7,6 +7,14 @@ Theory of operation:
   byte-comparable clustering key (:mod:`._keycodec`), then column. ``tid`` is a small integer
   standing for the table's UUID (table ``tables``). Column ``""`` is the row marker that
   INSERT writes; a ``NULL`` value is a cell tombstone.
+* A non-frozen collection or user type is a cell per element (:mod:`._multicell`), whose
+  ``col`` is a BLOB: the column name, a zero byte, then the element's cell path (paths sort as
+  Cassandra sorts the elements). SQLite orders BLOBs after TEXT, so a row's element cells
+  follow its simple cells, each column's together in path order, and a plain row is stored
+  and read exactly as before. A tombstone at the column's own (TEXT) name is the column's
+  complex deletion: writing it removes the element cells with timestamps up to it, and
+  element writes no newer than it are dropped. Reads rebuild the column's value from its live
+  element cells.
 * Writes are upserts whose ``WHERE`` clause is Cassandra's cell reconciliation (``Cells``
   in 4.1): the greater timestamp wins; at equal timestamps a tombstone beats an expiring
   cell, which beats a regular cell; two expiring cells are ranked by expiry time; last, the
@@ -34,16 +42,25 @@ import operator
 import os
 import sqlite3
 import time
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
 from typing import Any, Final, NamedTuple, Protocol, TypeVar
 
 from cassflow.devserver._keycodec import CkRange, merge_ranges
+from cassflow.devserver._multicell import MultiCellWrite, assemble
 from cassflow.errors import CassflowError
 
-__all__ = ["DB_FILENAME", "Cell", "Row", "Storage", "StorageError", "WriteObserver"]
+__all__ = [
+    "DB_FILENAME",
+    "Cell",
+    "MultiCellWrite",
+    "Row",
+    "Storage",
+    "StorageError",
+    "WriteObserver",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +68,10 @@ logger = logging.getLogger(__name__)
 DB_FILENAME: Final = "cassflow-dev.sqlite3"
 
 # Bumped when the tables below change incompatibly; an older server refuses a newer file.
-_SCHEMA_VERSION: Final = 1
+_SCHEMA_VERSION: Final = 2
+# Format 1 kept a non-frozen collection as one cell holding the whole value: it cannot be
+# read as element cells without the schema's types, so such a file is refused.
+_OLDEST_READABLE: Final = 2
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS tables (
@@ -102,14 +122,8 @@ _UPSERT: Final = (
     > (cells.ts, {_RANK.format(t="cells")}, ifnull(cells.expires_at, 0), ifnull(cells.value, x''))
 """
 )
-# A cell whose new value already merges the stored one (a collection or user type read,
-# changed and written back) also replaces a live cell of the same timestamp, as the element
-# cells of one mutation would; a tombstone of the same timestamp still wins (it shadows them).
-_UPSERT_MERGED: Final = (
-    _UPSERT_HEAD
-    + """WHERE excluded.ts > cells.ts OR (excluded.ts = cells.ts AND cells.value IS NOT NULL)
-"""
-)
+_ONE_COLUMN: Final = "tid = ? AND token = ? AND pk = ? AND ck = ? AND col = ?"
+_ELEMENTS: Final = "tid = ? AND token = ? AND pk = ? AND ck = ? AND col >= ? AND col < ?"
 _LIVE: Final = "value IS NOT NULL AND (expires_at IS NULL OR expires_at > ?)"
 
 _ROW_KEY: Final = operator.itemgetter(0, 1, 2)  # (token, pk, ck) of a cell from a scan
@@ -160,10 +174,10 @@ class WriteObserver(Protocol):
         *,
         ttl: int | None,
         row_marker: bool,
-        merged: Collection[str],
+        multi_cell: Mapping[str, MultiCellWrite] | None,
     ) -> None:
-        """Cells (None: a cell tombstone) and maybe the row marker written to one row;
-        ``merged`` names the cells whose values were computed from the stored ones."""
+        """Cells (None: a cell tombstone), maybe the row marker, and the complex deletions and
+        element cells of non-frozen columns (``multi_cell``) written to one row."""
 
     def counters(self, table_id: str, pk: bytes, ck: bytes, names: Iterable[str]) -> None:
         """Counter cells of one row incremented."""
@@ -240,6 +254,12 @@ class Storage:
             raise StorageError(
                 f"{self._path} has storage format {version}; this cassflow reads up to "
                 f"{_SCHEMA_VERSION}"
+            )
+        if 0 < version < _OLDEST_READABLE:
+            raise StorageError(
+                f"{self._path} has storage format {version}, which this cassflow no longer "
+                f"reads (format {_SCHEMA_VERSION} stores each element of a non-frozen "
+                "collection as a cell of its own); use a new data directory"
             )
         if self._path != ":memory:":
             db.execute("PRAGMA journal_mode=WAL")
@@ -387,54 +407,94 @@ class Storage:
         ttl: int | None = None,
         row_marker: bool = False,
         now: int | None = None,
-        merged: Collection[str] = (),
+        multi_cell: Mapping[str, MultiCellWrite] | None = None,
     ) -> None:
         """Write cells of one row, all with ``timestamp`` (and ``ttl`` seconds, if not None/0).
 
         A ``None`` value writes a cell tombstone (``SET c = null``, ``DELETE c``).
         ``row_marker`` also writes the row marker (INSERT does; UPDATE does not), which keeps
-        the row alive while its cells are null. Each cell is reconciled with the stored one
-        as Cassandra does; the whole write is dropped if a partition, range or row deletion
-        with a timestamp >= ``timestamp`` covers the row. The ``merged`` columns hold values
-        computed from the stored ones (collection and user type operations): they also replace
-        a live cell of the same timestamp.
+        the row alive while its cells are null. ``multi_cell`` gives the complex deletions and
+        element cells of non-frozen collection and user type columns. Each cell is reconciled
+        with the stored one as Cassandra does; the whole write is dropped if a partition,
+        range or row deletion with a timestamp >= ``timestamp`` covers the row.
         """
         self._check_open()
         for observer in self._observers:
-            observer.write(table_id, pk, ck, cells, ttl=ttl, row_marker=row_marker, merged=merged)
+            observer.write(
+                table_id, pk, ck, cells, ttl=ttl, row_marker=row_marker, multi_cell=multi_cell
+            )
         tid = self._tid(table_id)
         deleted = self._deleted_at(tid, token, pk, ck)
         if deleted is not None and timestamp <= deleted:
             return
         ttl = ttl or None
         expires_at = None if ttl is None else _now(now) + ttl
-        params = [
+        params: list[tuple[object, ...]] = [
             (tid, token, pk, ck, col, value, timestamp)
             + ((None, None) if value is None else (expires_at, ttl))
             for col, value in cells.items()
         ]
         if row_marker:
             params.append((tid, token, pk, ck, "", b"", timestamp, expires_at, ttl))
+        if multi_cell:
+            with self.transaction():
+                params += self._multi_cell_params(
+                    tid, token, pk, ck, multi_cell, timestamp, expires_at, ttl
+                )
+                self._db.executemany(_UPSERT, params)
+            return
         if not params:
             return
         if self._depth:
-            self._upsert(params, merged)
+            self._db.executemany(_UPSERT, params)
             return
         # The hot path of single-row writes: a plain transaction, no savepoint bookkeeping.
         self._db.execute("BEGIN")
         try:
-            self._upsert(params, merged)
+            self._db.executemany(_UPSERT, params)
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
 
-    def _upsert(self, params: Sequence[tuple[object, ...]], merged: Collection[str]) -> None:
-        if not merged:
-            self._db.executemany(_UPSERT, params)
-            return
-        self._db.executemany(_UPSERT, [p for p in params if p[4] not in merged])
-        self._db.executemany(_UPSERT_MERGED, [p for p in params if p[4] in merged])
+    def _multi_cell_params(
+        self,
+        tid: int,
+        token: int,
+        pk: bytes,
+        ck: bytes,
+        changes: Mapping[str, MultiCellWrite],
+        timestamp: int,
+        expires_at: int | None,
+        ttl: int | None,
+    ) -> list[tuple[object, ...]]:
+        """Apply the complex deletions and return the element cells to upsert, less those a
+        newer deletion of their column shadows (inside the caller's transaction)."""
+        params: list[tuple[object, ...]] = []
+        for col, change in changes.items():
+            prefix = _element_prefix(col)
+            if change.deletion is not None:
+                self._db.execute(
+                    f"DELETE FROM cells WHERE {_ELEMENTS} AND ts <= ?",
+                    (tid, token, pk, ck, prefix, prefix[:-1] + b"\x01", change.deletion),
+                )
+                self._db.execute(
+                    _UPSERT, (tid, token, pk, ck, col, None, change.deletion, None, None)
+                )
+            if not change.elements:
+                continue
+            found = self._db.execute(
+                f"SELECT ts FROM cells WHERE {_ONE_COLUMN} AND value IS NULL",
+                (tid, token, pk, ck, col),
+            ).fetchone()
+            if found is not None and timestamp <= found[0]:
+                continue  # the column was deleted as of a newer timestamp
+            params += [
+                (tid, token, pk, ck, prefix + path, value, timestamp)
+                + ((None, None) if value is None else (expires_at, ttl))
+                for path, value in change.elements
+            ]
+        return params
 
     def delete_cells(
         self,
@@ -580,16 +640,40 @@ class Storage:
         now = _now(now)
         cursor = self._db.execute(
             "SELECT col, value, ts, expires_at - ? FROM cells"
-            f" WHERE tid = ? AND token = ? AND pk = ? AND ck = ? AND {_LIVE}",
+            f" WHERE tid = ? AND token = ? AND pk = ? AND ck = ? AND {_LIVE} ORDER BY col",
             (now, tid, token, pk, ck, now),
         )
         found = False
-        cells: dict[str, Cell] = {}
+        cells: dict[Any, Cell] = {}
         for col, value, ts, ttl in cursor:
             found = True
             if col:
                 cells[col] = Cell(value, ts, ttl)
-        return Row(token, pk, ck, cells) if found else None
+        return Row(token, pk, ck, _with_elements(cells)) if found else None
+
+    def read_elements(
+        self,
+        table_id: str,
+        token: int,
+        pk: bytes,
+        ck: bytes,
+        column: str,
+        *,
+        now: int | None = None,
+    ) -> list[tuple[bytes, bytes]]:
+        """The live element cells ``(path, value)`` of a non-frozen collection or user type
+        column of one row, in path order (list operations by index need their paths)."""
+        self._check_open()
+        tid = self._tids.get(table_id)
+        if tid is None:
+            return []
+        now = _now(now)
+        prefix = _element_prefix(column)
+        cursor = self._db.execute(
+            f"SELECT col, value FROM cells WHERE {_ELEMENTS} AND {_LIVE} ORDER BY col",
+            (tid, token, pk, ck, prefix, prefix[:-1] + b"\x01", now),
+        )
+        return [(col[len(prefix) :], value) for col, value in cursor]
 
     def read_partition(
         self,
@@ -631,7 +715,7 @@ class Storage:
             if span.end is not None:
                 sql += " AND ck < ?"
                 params += (span.end,)
-            sql += f" ORDER BY ck {order}"
+            sql += f" ORDER BY ck {order}, col {order}"
             cursor = self._db.execute(sql, params)
             try:
                 yield from _group_partition(cursor, token, pk)
@@ -690,7 +774,11 @@ class Storage:
             return
         try:
             for (tok, pk, ck), cells in groupby(cursor, _ROW_KEY):
-                yield tok, pk, ck, {cell[3]: cell[4] for cell in cells if cell[3]}
+                values = {cell[3]: cell[4] for cell in cells if cell[3]}
+                # Element cells (BLOB columns) sort after the simple ones: check the last.
+                if values and type(next(reversed(values))) is bytes:
+                    values = _values_with_elements(values)
+                yield tok, pk, ck, values
         finally:
             cursor.close()
 
@@ -721,7 +809,7 @@ class Storage:
         if token_until is not None:
             sql += " AND token <= ?"
             params += (token_until,)
-        sql += f" AND {_LIVE} ORDER BY token, pk, ck"
+        sql += f" AND {_LIVE} ORDER BY token, pk, ck, col"
         return self._db.execute(sql, (*params, now))
 
     # ------------------------------------------------------------------------ meta
@@ -761,29 +849,84 @@ def _clip(spans: Sequence[CkRange], limit: CkRange) -> list[CkRange]:
 def _group_partition(cursor: Iterable[Any], token: int, pk: bytes) -> Iterator[Row]:
     # Cells come ordered by clustering key; each change of key closes a row.
     current: bytes | None = None
-    cells: dict[str, Cell] = {}
+    cells: dict[Any, Cell] = {}
     for ck, col, value, ts, ttl in cursor:
         if ck != current:
             if current is not None:
-                yield Row(token, pk, current, cells)
+                yield Row(token, pk, current, _with_elements(cells))
             current = ck
             cells = {}
         if col:
             cells[col] = Cell(value, ts, ttl)
     if current is not None:
-        yield Row(token, pk, current, cells)
+        yield Row(token, pk, current, _with_elements(cells))
 
 
 def _group_table(cursor: Iterable[Any]) -> Iterator[Row]:
     current: tuple[int, bytes, bytes] | None = None
-    cells: dict[str, Cell] = {}
+    cells: dict[Any, Cell] = {}
     for tok, pk, ck, col, value, ts, ttl in cursor:
         if current is None or ck != current[2] or pk != current[1] or tok != current[0]:
             if current is not None:
-                yield Row(current[0], current[1], current[2], cells)
+                yield Row(current[0], current[1], current[2], _with_elements(cells))
             current = (tok, pk, ck)
             cells = {}
         if col:
             cells[col] = Cell(value, ts, ttl)
     if current is not None:
-        yield Row(current[0], current[1], current[2], cells)
+        yield Row(current[0], current[1], current[2], _with_elements(cells))
+
+
+def _element_prefix(column: str) -> bytes:
+    """The start of the ``col`` of a column's element cells (the path follows)."""
+    return column.encode("utf-8") + b"\x00"
+
+
+def _split_element(col: bytes) -> tuple[str, bytes]:
+    name, _, path = col.partition(b"\x00")
+    return name.decode("utf-8"), path
+
+
+def _with_elements(cells: dict[Any, Cell]) -> dict[str, Cell]:
+    """``cells`` with each column's element cells (BLOB keys) rebuilt into its value.
+
+    Element cells sort after the simple ones (first when read backwards), so a row without
+    them costs two looks. The rebuilt cell carries the newest element's timestamp and no
+    TTL: CQL refuses WRITETIME and TTL of non-frozen collections, so neither is shown.
+    """
+    if not cells or (
+        type(next(reversed(cells))) is not bytes and type(next(iter(cells))) is not bytes
+    ):
+        return cells
+    out: dict[str, Cell] = {}
+    elements: dict[str, list[tuple[bytes, Cell]]] = {}
+    for col, cell in cells.items():
+        if type(col) is bytes:
+            name, path = _split_element(col)
+            elements.setdefault(name, []).append((path, cell))
+        else:
+            out[col] = cell
+    for name, items in elements.items():
+        items.sort(key=_first)  # path order, whichever way the row was read
+        value = assemble([(path, cell.value) for path, cell in items])
+        out[name] = Cell(value, max(cell.timestamp for _, cell in items), None)
+    return out
+
+
+def _values_with_elements(values: dict[Any, bytes]) -> dict[str, bytes]:
+    """:func:`_with_elements` for :meth:`Storage.scan_values` (values only, path order)."""
+    out: dict[str, bytes] = {}
+    elements: dict[str, list[tuple[bytes, bytes]]] = {}
+    for col, value in values.items():
+        if type(col) is bytes:
+            name, path = _split_element(col)
+            elements.setdefault(name, []).append((path, value))
+        else:
+            out[col] = value
+    for name, items in elements.items():
+        out[name] = assemble(items)
+    return out
+
+
+def _first(item: tuple[bytes, Cell]) -> bytes:
+    return item[0]
