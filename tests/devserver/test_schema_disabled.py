@@ -1,7 +1,7 @@
 """Schema statements a stock Cassandra 4.1 refuses: materialized views, SASI indexes and
-user-defined functions are switched off in its default ``cassandra.yaml``, so a node answers
-with the texts below, and drops of views or functions (none can exist) as drops of missing
-objects."""
+user-defined functions (so aggregates) are switched off in its default ``cassandra.yaml``, so
+a node answers with the texts below, and drops of views, functions or aggregates (none can
+exist) as drops of missing objects."""
 
 from __future__ import annotations
 
@@ -54,3 +54,23 @@ def test_user_defined_functions_are_disabled(session: Session, keyspace: str) ->
         session, f"DROP FUNCTION {keyspace}.twice(int, text)"
     )
     session.execute(f"DROP FUNCTION IF EXISTS {keyspace}.twice")
+
+
+def test_aggregates_find_no_state_function(session: Session, keyspace: str) -> None:
+    # A user-defined aggregate needs a user-defined state function, and none can exist.
+    assert f"State function {keyspace}.acc(int, int) doesn't exist" in invalid_message(
+        session, f"CREATE AGGREGATE {keyspace}.total (int) SFUNC acc STYPE int INITCOND 0"
+    )
+    assert "Cannot use both 'OR REPLACE' and 'IF NOT EXISTS' directives" in invalid_message(
+        session, f"CREATE OR REPLACE AGGREGATE IF NOT EXISTS {keyspace}.t (int) SFUNC a STYPE int"
+    )
+    assert "State type 'frozen<list<int>>' cannot be frozen" in invalid_message(
+        session, f"CREATE AGGREGATE {keyspace}.t (int) SFUNC a STYPE frozen<list<int>>"
+    )
+    assert "Keyspace 'no_such_keyspace' doesn't exist" in invalid_message(
+        session, "CREATE AGGREGATE no_such_keyspace.t (int) SFUNC a STYPE int"
+    )
+    assert f"Aggregate '{keyspace}.total(int)' doesn't exist" in invalid_message(
+        session, f"DROP AGGREGATE {keyspace}.total (int)"
+    )
+    session.execute(f"DROP AGGREGATE IF EXISTS {keyspace}.total")

@@ -4,21 +4,26 @@
 ``sasi_indexes_enabled`` and ``user_defined_functions_enabled`` all false, so a stock node
 refuses ``CREATE MATERIALIZED VIEW``, SASI indexes (in ``_index_ddl``) and ``CREATE FUNCTION``
 with the texts below, and, as no view or function can exist, answers ``DROP`` of one as
-Cassandra answers the drop of a missing object (a no-op under ``IF EXISTS``). The dev server
-answers the same.
+Cassandra answers the drop of a missing object (a no-op under ``IF EXISTS``). An aggregate
+needs a user-defined state function, so ``CREATE AGGREGATE`` fails for want of one. The dev
+server answers the same.
 """
 
 from __future__ import annotations
 
 from cassflow.cql import (
     AlterMaterializedView,
+    CreateAggregate,
     CreateFunction,
     CreateMaterializedView,
+    DropAggregate,
     DropFunction,
     DropMaterializedView,
     Statement,
+    TupleType,
 )
 from cassflow.devserver._errors import InvalidRequestError
+from cassflow.devserver._schema import Schema
 
 #: ``CreateViewStatement`` when ``materialized_views_enabled`` is false.
 VIEWS_DISABLED = "Materialized views are disabled. Enable in cassandra.yaml to use."
@@ -36,7 +41,7 @@ _NO_KEYSPACE = (
 )
 
 
-def run_disabled(statement: Statement, keyspace: str | None) -> bool:
+def run_disabled(statement: Statement, keyspace: str | None, schema: Schema) -> bool:
     """Answer ``statement`` if it belongs to a disabled feature.
 
     Returns True when the statement is a no-op Cassandra accepts (``DROP ... IF EXISTS`` of
@@ -57,7 +62,11 @@ def run_disabled(statement: Statement, keyspace: str | None) -> bool:
             raise InvalidRequestError("Cannot use both 'OR REPLACE' and 'IF NOT EXISTS' directives")
         raise InvalidRequestError(UDFS_DISABLED)
     if isinstance(statement, DropFunction):
-        return _drop_function(statement, keyspace)
+        return _drop_missing("Function", statement, keyspace)
+    if isinstance(statement, CreateAggregate):
+        _create_aggregate(statement, keyspace, schema)
+    if isinstance(statement, DropAggregate):
+        return _drop_missing("Aggregate", statement, keyspace)
     return False
 
 
@@ -68,15 +77,42 @@ def _keyspace(named: str | None, session: str | None) -> str:
     return ks
 
 
-def _drop_function(statement: DropFunction, session: str | None) -> bool:
-    """``DropFunctionStatement`` with no user function defined anywhere."""
+def _drop_missing(kind: str, statement: DropFunction | DropAggregate, session: str | None) -> bool:
+    """``DropFunctionStatement`` / ``DropAggregateStatement`` with no user function or
+    aggregate defined anywhere."""
     ks = _keyspace(statement.function.keyspace, session)
     name = f"{ks}.{statement.function.name}"
     if statement.argument_types is not None:
         name += "(" + ", ".join(t.to_cql() for t in statement.argument_types) + ")"
     if statement.if_exists:
         return True
-    raise InvalidRequestError(f"Function '{name}' doesn't exist")
+    raise InvalidRequestError(f"{kind} '{name}' doesn't exist")
+
+
+def _create_aggregate(statement: CreateAggregate, session: str | None, schema: Schema) -> None:
+    """``CreateAggregateStatement.apply`` up to the lookup of its state function, which
+    cannot exist while user-defined functions are disabled."""
+    ks = _keyspace(statement.function.keyspace, session)
+    if statement.or_replace and statement.if_not_exists:
+        raise InvalidRequestError("Cannot use both 'OR REPLACE' and 'IF NOT EXISTS' directives")
+    for raw in statement.argument_types:
+        if not isinstance(raw, TupleType) and getattr(raw, "frozen", False):
+            text = raw.to_cql()
+            raise InvalidRequestError(
+                f"Argument '{text}' cannot be frozen; remove frozen<> modifier from '{text}'"
+            )
+    state = statement.state_type
+    if not isinstance(state, TupleType) and getattr(state, "frozen", False):
+        text = state.to_cql()
+        raise InvalidRequestError(
+            f"State type '{text}' cannot be frozen; remove frozen<> modifier from '{text}'"
+        )
+    if schema.keyspace(ks) is None:
+        raise InvalidRequestError(f"Keyspace '{ks}' doesn't exist")
+    types = ", ".join(t.to_cql() for t in (state, *statement.argument_types))
+    raise InvalidRequestError(
+        f"State function {ks}.{statement.state_function}({types}) doesn't exist"
+    )
 
 
 __all__ = ["SASI_CLASS", "SASI_DISABLED", "UDFS_DISABLED", "VIEWS_DISABLED", "run_disabled"]

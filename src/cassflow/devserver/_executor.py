@@ -482,7 +482,7 @@ class Executor:
                 paging_state=params.paging_state,
             )
             return Outcome(message=result)
-        if run_disabled(statement, session_keyspace):
+        if run_disabled(statement, session_keyspace, self.schema):
             return Outcome(message=VoidResult())
         if self.roles is not None or type(statement).__module__.endswith("_ast_auth"):
             return run_role_statement(self.roles, session, statement)
