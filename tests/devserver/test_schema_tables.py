@@ -5,6 +5,7 @@ not understand, and the ignored graph_engine keyspace option."""
 from __future__ import annotations
 
 import pytest
+from cassandra import AlreadyExists
 from cassandra.cluster import Session
 from cassandra.protocol import ConfigurationException
 
@@ -123,3 +124,19 @@ def test_renaming_a_missing_column_fails_in_the_column_lookup(
             session, f"ALTER TABLE {ks}.t {rename}"
         ), rename
     session.execute(f"ALTER TABLE {ks}.t RENAME c TO c2")
+
+
+def test_an_existing_table_ends_create_table_before_its_definition_is_checked(
+    session: Session, keyspace: str
+) -> None:
+    session.execute(f"CREATE TABLE {keyspace}.t (k int PRIMARY KEY, v int)")
+    # CreateTableStatement.apply looks the table up before it builds the new definition.
+    session.execute(f"CREATE TABLE IF NOT EXISTS {keyspace}.t (k int, PRIMARY KEY (nope))")
+    with pytest.raises(AlreadyExists):
+        session.execute(f"CREATE TABLE {keyspace}.t (k int, PRIMARY KEY (nope))")
+    columns = session.execute(
+        "SELECT column_name FROM system_schema.columns "
+        "WHERE keyspace_name = %s AND table_name = 't'",
+        (keyspace,),
+    )
+    assert sorted(row.column_name for row in columns) == ["k", "v"]

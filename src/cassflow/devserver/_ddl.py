@@ -177,9 +177,13 @@ def _apply(schema: Schema, statement: Statement, keyspace: str | None) -> Schema
         if ks is None:
             raise InvalidRequestError(_NO_KEYSPACE)
         if isinstance(statement, CreateTable):
-            return changes.create_table(
-                schema, _table(schema, ks, statement), if_not_exists=statement.if_not_exists
-            )
+            existing = schema.keyspace(ks)
+            table = existing.table(statement.table.name) if existing is not None else None
+            if table is None:
+                table = _table(schema, ks, statement)
+            # An existing table ends CREATE TABLE (no-op with IF NOT EXISTS, AlreadyExists
+            # without) before its definition is checked, as CreateTableStatement.apply does.
+            return changes.create_table(schema, table, if_not_exists=statement.if_not_exists)
         if isinstance(statement, DropTable):
             return changes.drop_table(
                 schema, ks, statement.table.name, if_exists=statement.if_exists
