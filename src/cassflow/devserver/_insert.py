@@ -122,7 +122,8 @@ class InsertPlan:
         else:
             options = write_options(self.using, self.table, evaluator, default_timestamp)
             timestamp, ttl = options.timestamp, options.ttl
-        pk = partition_key([_key_value(values[i], self.slots[i].column) for i in self.pk_slots])
+        pk_values = [_key_value(values[i], self.slots[i].column) for i in self.pk_slots]
+        pk = partition_key(pk_values)
         tok = token(pk)
         if self.ck_slots:
             ck = clustering_key(
@@ -133,7 +134,6 @@ class InsertPlan:
         else:
             ck = STATIC_CK
         if self.if_not_exists:
-            pk_values = [_key_value(values[i], self.slots[i].column) for i in self.pk_slots]
             existing = read_cas_row(self.table, storage, pk_values, tok, pk, ck, now)
             found = existing.static if self.static_only else existing.row
             if found is not None:
@@ -142,34 +142,24 @@ class InsertPlan:
         static = self._cells(values, self.static_slots) if self.static_slots else {}
         regular_multi = self._multi(values, self.regular_multi, timestamp)
         static_multi = self._multi(values, self.static_multi, timestamp)
-        if self.static_only:
-            storage.write(
-                self.table_id,
-                tok,
-                pk,
-                STATIC_CK,
-                static,
-                timestamp=timestamp,
-                ttl=ttl,
-                now=now,
-                multi_cell=static_multi,
-            )
-            return APPLIED
+        writes_row = not self.static_only
+        writes_static = self.static_only or bool(static) or bool(static_multi)
         # The row and its partition's static row land together; one write needs no savepoint.
-        with storage.transaction() if static or static_multi else contextlib.nullcontext():
-            storage.write(
-                self.table_id,
-                tok,
-                pk,
-                ck,
-                regular,
-                timestamp=timestamp,
-                ttl=ttl,
-                row_marker=True,
-                now=now,
-                multi_cell=regular_multi,
-            )
-            if static or static_multi:
+        with storage.transaction() if writes_row and writes_static else contextlib.nullcontext():
+            if writes_row:
+                storage.write(
+                    self.table_id,
+                    tok,
+                    pk,
+                    ck,
+                    regular,
+                    timestamp=timestamp,
+                    ttl=ttl,
+                    row_marker=True,
+                    now=now,
+                    multi_cell=regular_multi,
+                )
+            if writes_static:
                 storage.write(
                     self.table_id,
                     tok,
