@@ -23,9 +23,6 @@ from cassflow.protocol import Consistency, ErrorMessage, Unavailable
 __all__ = ["UnavailableError", "check_available", "check_serial_available"]
 
 _NETWORK_TOPOLOGY: Final = "NetworkTopologyStrategy"
-_LOCAL_LEVELS: Final = frozenset(
-    {Consistency.LOCAL_ONE, Consistency.LOCAL_QUORUM, Consistency.LOCAL_SERIAL}
-)
 
 
 class UnavailableError(RequestError):
@@ -64,6 +61,11 @@ def _factors(replication: Mapping[str, str]) -> dict[str | None, int]:
     return {None: 1}  # LocalStrategy: every node is the one replica of its own data
 
 
+def _local_factor(factors: Mapping[str | None, int], local_dc: str) -> int:
+    """Replicas in this node's data centre (all of them without data centres)."""
+    return factors[None] if None in factors else factors.get(local_dc, 0)
+
+
 def check_available(consistency: Consistency, keyspace: KeyspaceMetadata, local_dc: str) -> None:
     """Raise :class:`UnavailableError` when ``consistency`` needs more live replicas of
     ``keyspace`` than this one node (``ConsistencyLevel.blockFor`` against the live replicas,
@@ -72,8 +74,9 @@ def check_available(consistency: Consistency, keyspace: KeyspaceMetadata, local_
         return
     factors = _factors(keyspace.replication)
     simple = None in factors
-    local_factor = factors[None] if simple else factors.get(local_dc, 0)
-    # One node: it is a live replica wherever its data centre holds one.
+    local_factor = _local_factor(factors, local_dc)
+    # One node: it is the one live replica, for every level, wherever its data centre holds
+    # the keyspace.
     alive = 1 if local_factor > 0 else 0
     if consistency is Consistency.EACH_QUORUM and not simple:
         for dc, factor in factors.items():
@@ -93,11 +96,7 @@ def check_available(consistency: Consistency, keyspace: KeyspaceMetadata, local_
         Consistency.ALL: total,
         Consistency.LOCAL_QUORUM: local_factor // 2 + 1,
     }.get(consistency)
-    if block_for is None:
-        return
-    if consistency not in _LOCAL_LEVELS and not simple:
-        alive = 1 if total > 0 and local_factor > 0 else 0
-    if block_for > alive:
+    if block_for is not None and block_for > alive:
         raise UnavailableError(consistency, block_for, alive)
 
 
@@ -108,7 +107,5 @@ def check_serial_available(
     replicas that exist (here: this node, if its data centre holds the keyspace)."""
     if keyspace.virtual:
         return
-    factors = _factors(keyspace.replication)
-    local_factor = factors[None] if None in factors else factors.get(local_dc, 0)
-    if local_factor <= 0:
+    if _local_factor(_factors(keyspace.replication), local_dc) <= 0:
         raise UnavailableError(consistency, 1, 0)
