@@ -10,6 +10,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from cassandra.cluster import Cluster, Session
@@ -48,3 +49,17 @@ def scratch_keyspace(session: Session, prefix: str = "t") -> Iterator[str]:
         yield name
     finally:
         session.execute(f"DROP KEYSPACE IF EXISTS {name}")
+
+
+@contextmanager
+def dev_server_session(data_dir: Path) -> Iterator[tuple[Cluster, Session]]:
+    """A dev server on ``data_dir`` and a driver session to it, both closed afterwards: two in a
+    row on the same directory test what survives a restart."""
+    from cassflow.devserver import DevServer
+
+    with DevServer(data_dir=data_dir) as server:
+        cluster = connect(([server.host], server.port))
+        try:
+            yield cluster, cluster.connect()
+        finally:
+            cluster.shutdown()

@@ -10,7 +10,7 @@ import pytest
 from cassandra.cluster import Session
 from cassandra.protocol import ConfigurationException
 
-from clusters import connect
+from clusters import dev_server_session
 from invalid import invalid_message
 
 _FILTERING = "Cannot execute this query as it might involve data filtering"
@@ -172,26 +172,17 @@ def test_queries_an_index_serves_need_no_allow_filtering(session: Session, keysp
 
 @pytest.mark.devserver_only
 def test_indexes_survive_a_restart(tmp_path: Path) -> None:
-    from cassflow.devserver import DevServer
-
-    for attempt in range(2):
-        with DevServer(data_dir=tmp_path) as server:
-            cluster = connect(([server.host], server.port))
-            try:
-                session = cluster.connect()
-                if attempt == 0:
-                    session.execute(
-                        "CREATE KEYSPACE ks WITH replication = "
-                        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-                    )
-                    session.execute("CREATE TABLE ks.t (k int PRIMARY KEY, v text)")
-                    session.execute("CREATE INDEX by_v ON ks.t (v)")
-                    session.execute("INSERT INTO ks.t (k, v) VALUES (1, 'a')")
-                    continue
-                assert "by_v" in cluster.metadata.keyspaces["ks"].tables["t"].indexes
-                assert [r.k for r in session.execute("SELECT k FROM ks.t WHERE v = 'a'")] == [1]
-            finally:
-                cluster.shutdown()
+    with dev_server_session(tmp_path) as (_, session):
+        session.execute(
+            "CREATE KEYSPACE ks WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        session.execute("CREATE TABLE ks.t (k int PRIMARY KEY, v text)")
+        session.execute("CREATE INDEX by_v ON ks.t (v)")
+        session.execute("INSERT INTO ks.t (k, v) VALUES (1, 'a')")
+    with dev_server_session(tmp_path) as (cluster, session):
+        assert "by_v" in cluster.metadata.keyspaces["ks"].tables["t"].indexes
+        assert [r.k for r in session.execute("SELECT k FROM ks.t WHERE v = 'a'")] == [1]
 
 
 def test_map_entry_restrictions_filter_or_use_an_entries_index(

@@ -11,7 +11,7 @@ import pytest
 from cassandra import InvalidRequest
 from cassandra.cluster import Session
 
-from clusters import connect
+from clusters import connect, dev_server_session
 
 
 def _errors(session: Session, statement: str) -> str:
@@ -270,39 +270,29 @@ def test_altered_type_reads_old_values_with_new_fields(session: Session, keyspac
 
 @pytest.mark.devserver_only
 def test_types_and_their_values_survive_a_restart(tmp_path: Path) -> None:
-    from cassflow.devserver import DevServer
-
-    for attempt in range(2):
-        with DevServer(data_dir=tmp_path) as server:
-            cluster = connect(([server.host], server.port))
-            try:
-                session = cluster.connect()
-                if attempt == 0:
-                    session.execute(
-                        "CREATE KEYSPACE ks WITH replication = "
-                        "{'class': 'SimpleStrategy', 'replication_factor': 1}"
-                    )
-                    session.execute("CREATE TYPE ks.addr (street text, zip int)")
-                    session.execute("CREATE TYPE ks.person (name text, home frozen<addr>)")
-                    session.execute(
-                        "CREATE TABLE ks.t (k frozen<addr> PRIMARY KEY, p person, "
-                        "v vector<float, 2>)"
-                    )
-                    session.execute(
-                        "INSERT INTO ks.t (k, p, v) VALUES ({street: 's', zip: 1}, "
-                        "{name: 'n', home: {zip: 2}}, [1.5, 2.5])"
-                    )
-                    continue
-                types = cluster.metadata.keyspaces["ks"].user_types
-                assert types["person"].field_types == ["text", "frozen<addr>"]
-                row = session.execute("SELECT k, p, v FROM ks.t").one()
-                assert (row.k.street, row.k.zip) == ("s", 1)
-                assert (row.p.name, row.p.home.zip) == ("n", 2)
-                assert row.v == [1.5, 2.5]
-                session.execute("UPDATE ks.t SET p.name = 'm' WHERE k = {street: 's', zip: 1}")
-                assert session.execute("SELECT p.name FROM ks.t").one()[0] == "m"
-            finally:
-                cluster.shutdown()
+    with dev_server_session(tmp_path) as (_, session):
+        session.execute(
+            "CREATE KEYSPACE ks WITH replication = "
+            "{'class': 'SimpleStrategy', 'replication_factor': 1}"
+        )
+        session.execute("CREATE TYPE ks.addr (street text, zip int)")
+        session.execute("CREATE TYPE ks.person (name text, home frozen<addr>)")
+        session.execute(
+            "CREATE TABLE ks.t (k frozen<addr> PRIMARY KEY, p person, v vector<float, 2>)"
+        )
+        session.execute(
+            "INSERT INTO ks.t (k, p, v) VALUES ({street: 's', zip: 1}, "
+            "{name: 'n', home: {zip: 2}}, [1.5, 2.5])"
+        )
+    with dev_server_session(tmp_path) as (cluster, session):
+        types = cluster.metadata.keyspaces["ks"].user_types
+        assert types["person"].field_types == ["text", "frozen<addr>"]
+        row = session.execute("SELECT k, p, v FROM ks.t").one()
+        assert (row.k.street, row.k.zip) == ("s", 1)
+        assert (row.p.name, row.p.home.zip) == ("n", 2)
+        assert row.v == [1.5, 2.5]
+        session.execute("UPDATE ks.t SET p.name = 'm' WHERE k = {street: 's', zip: 1}")
+        assert session.execute("SELECT p.name FROM ks.t").one()[0] == "m"
 
 
 def test_alter_type_add_checks_in_cassandras_order(session: Session, keyspace: str) -> None:
