@@ -3,13 +3,13 @@ restriction Cassandra enforces, with its error texts."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
-from cassandra import InvalidRequest
 from cassandra.cluster import Cluster, Session
 from cassandra.query import UNSET_VALUE, BatchStatement, BatchType
+
+from invalid import refused
 
 
 @pytest.fixture
@@ -20,11 +20,6 @@ def counters(cluster: Cluster, keyspace: str) -> Iterator[Session]:
     session.execute("CREATE TABLE plain (k int PRIMARY KEY, v int)")
     yield session
     session.shutdown()
-
-
-def _refused(session: Session, statement: str | BatchStatement, message: str) -> None:
-    with pytest.raises(InvalidRequest, match=re.escape(message)):
-        session.execute(statement)
 
 
 def test_increments_and_decrements(counters: Session) -> None:
@@ -58,12 +53,12 @@ def test_counter_batch_and_delete(counters: Session) -> None:
 
 
 def test_create_table_restrictions(counters: Session) -> None:
-    _refused(
+    refused(
         counters,
         "CREATE TABLE bad (k int PRIMARY KEY, n counter, v int)",
         "Cannot mix counter and non counter columns in the same table",
     )
-    _refused(
+    refused(
         counters,
         "CREATE TABLE bad (k counter PRIMARY KEY, n counter)",
         "counter type is not supported for PRIMARY KEY column 'k'",
@@ -123,14 +118,14 @@ def test_create_table_restrictions(counters: Session) -> None:
     ],
 )
 def test_refusals(counters: Session, statement: str, message: str) -> None:
-    _refused(counters, statement, message)
+    refused(counters, statement, message)
     assert counters.execute("SELECT * FROM c WHERE k = 1").one() is None
 
 
 def test_protocol_batch_refusals(counters: Session) -> None:
     logged = BatchStatement(batch_type=BatchType.LOGGED)
     logged.add("UPDATE c SET n = n + 1 WHERE k = 1")
-    _refused(counters, logged, "Cannot include a counter statement in a logged batch")
+    refused(counters, logged, "Cannot include a counter statement in a logged batch")
     counter = BatchStatement(batch_type=BatchType.COUNTER)
     counter.add("UPDATE plain SET v = 1 WHERE k = 1")
-    _refused(counters, counter, "Cannot include non-counter statement in a counter batch")
+    refused(counters, counter, "Cannot include non-counter statement in a counter batch")

@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime
 import decimal
 import ipaddress
-import re
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from cassandra import InvalidRequest
 from cassandra.cluster import Cluster, Session
 from cassandra.util import Date, SortedSet, Time
+
+from invalid import refused
 
 
 @pytest.fixture
@@ -29,11 +29,6 @@ def js(cluster: Cluster, keyspace: str) -> Iterator[Session]:
     )
     yield session
     session.shutdown()
-
-
-def _refused(session: Session, statement: str, message: str) -> None:
-    with pytest.raises(InvalidRequest, match=re.escape(message)):
-        session.execute(statement)
 
 
 def test_every_type_round_trips(js: Session) -> None:
@@ -77,7 +72,7 @@ def test_vector(js: Session) -> None:
     js.execute("CREATE TABLE vec (k int PRIMARY KEY, e vector<float, 3>)")
     js.execute('INSERT INTO vec JSON \'{"k": 1, "e": [1.0, 2.5, -3]}\'')
     assert js.execute("SELECT e FROM vec WHERE k = 1").one().e == [1.0, 2.5, -3.0]
-    _refused(
+    refused(
         js,
         'INSERT INTO vec JSON \'{"k": 2, "e": [1.0]}\'',
         "Error decoding JSON value for e: Expected 3 elements, but got 1",
@@ -215,7 +210,7 @@ def test_if_not_exists(js: Session) -> None:
     ],
 )
 def test_errors(js: Session, document: str, message: str) -> None:
-    _refused(js, f"INSERT INTO t JSON '{document}'", message)
+    refused(js, f"INSERT INTO t JSON '{document}'", message)
 
 
 @pytest.mark.parametrize(
@@ -269,7 +264,7 @@ def test_errors_of_other_types(
             "CREATE TABLE IF NOT EXISTS small (k int PRIMARY KEY, sm smallint, ti tinyint, "
             "ip inet, dt date, tm time, du duration, db double, s set<text>)"
         )
-        _refused(session, f"INSERT INTO small JSON '{document}'", message)
+        refused(session, f"INSERT INTO small JSON '{document}'", message)
     finally:
         session.shutdown()
 
@@ -285,6 +280,6 @@ def test_numbers_java_reads(js: Session) -> None:
     assert row.d != row.d
     assert row.f == float("-inf")
     assert row.dec == decimal.Decimal("1.5E+3")
-    _refused(
+    refused(
         js, 'INSERT INTO t JSON \'{"k": 9, "c": "n", "v": " 5"}\'', "Unable to make int from ' 5'"
     )

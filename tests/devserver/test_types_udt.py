@@ -8,16 +8,10 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
-from cassandra import InvalidRequest
 from cassandra.cluster import Session
 
 from clusters import connect, dev_server_session
-
-
-def _errors(session: Session, statement: str) -> str:
-    with pytest.raises(InvalidRequest) as info:
-        session.execute(statement)
-    return str(info.value)
+from invalid import invalid_message
 
 
 def test_create_type_shows_in_system_schema_and_driver_metadata(
@@ -80,53 +74,57 @@ def test_type_ddl_rules_and_messages(session: Session, keyspace: str) -> None:
     ks = keyspace
     session.execute(f"CREATE TYPE {ks}.addr (street text, zip int)")
     session.execute(f"CREATE TYPE IF NOT EXISTS {ks}.addr (other int)")
-    assert _errors(session, f"CREATE TYPE {ks}.addr (x int)").endswith(
+    assert invalid_message(session, f"CREATE TYPE {ks}.addr (x int)").endswith(
         "A user type with name 'addr' already exists\""
     )
-    assert "Duplicate field name 'a' in type 'dup'" in _errors(
+    assert "Duplicate field name 'a' in type 'dup'" in invalid_message(
         session, f"CREATE TYPE {ks}.dup (a int, a text)"
     )
-    assert "A user type cannot contain counters" in _errors(
+    assert "A user type cannot contain counters" in invalid_message(
         session, f"CREATE TYPE {ks}.bad (c counter)"
     )
-    assert "A user type cannot contain non-frozen UDTs" in _errors(
+    assert "A user type cannot contain non-frozen UDTs" in invalid_message(
         session, f"CREATE TYPE {ks}.bad (a addr)"
     )
-    assert "Non-frozen UDTs are not allowed inside collections: list<addr>" in _errors(
+    assert "Non-frozen UDTs are not allowed inside collections: list<addr>" in invalid_message(
         session, f"CREATE TYPE {ks}.bad (a list<addr>)"
     )
-    assert f"Unknown type {ks}.nope" in _errors(session, f"CREATE TYPE {ks}.bad (a frozen<nope>)")
-    assert "Keyspace 'no_such_ks' doesn't exist" in _errors(
+    assert f"Unknown type {ks}.nope" in invalid_message(
+        session, f"CREATE TYPE {ks}.bad (a frozen<nope>)"
+    )
+    assert "Keyspace 'no_such_ks' doesn't exist" in invalid_message(
         session, "CREATE TYPE no_such_ks.t (a int)"
     )
     # ALTER TYPE
-    assert f"Type {ks}.nope doesn't exist" in _errors(session, f"ALTER TYPE {ks}.nope ADD a int")
+    assert f"Type {ks}.nope doesn't exist" in invalid_message(
+        session, f"ALTER TYPE {ks}.nope ADD a int"
+    )
     session.execute(f"ALTER TYPE IF EXISTS {ks}.nope ADD a int")
     assert (
         f"Cannot add field zip to type {ks}.addr: a field with name zip already exists"
-        in _errors(session, f"ALTER TYPE {ks}.addr ADD zip text")
+        in invalid_message(session, f"ALTER TYPE {ks}.addr ADD zip text")
     )
     session.execute(f"ALTER TYPE {ks}.addr ADD IF NOT EXISTS zip text")
-    assert f"Unkown field nope in user type {ks}.addr" in _errors(
+    assert f"Unkown field nope in user type {ks}.addr" in invalid_message(
         session, f"ALTER TYPE {ks}.addr RENAME nope TO other"
     )
     session.execute(f"ALTER TYPE {ks}.addr RENAME IF EXISTS nope TO other")
-    assert "Altering field types is no longer supported" in _errors(
+    assert "Altering field types is no longer supported" in invalid_message(
         session, f"ALTER TYPE {ks}.addr ALTER zip TYPE bigint"
     )
     session.execute(f"CREATE TYPE {ks}.outer (a frozen<addr>)")
-    assert "as it would create a circular reference" in _errors(
+    assert "as it would create a circular reference" in invalid_message(
         session, f"ALTER TYPE {ks}.addr ADD o frozen<outer>"
     )
     # DROP TYPE
     assert f"Cannot drop user type '{ks}.addr' as it is still used by user types outer" in (
-        _errors(session, f"DROP TYPE {ks}.addr")
+        invalid_message(session, f"DROP TYPE {ks}.addr")
     )
     session.execute(f"CREATE TABLE {ks}.uses (k int PRIMARY KEY, o frozen<outer>)")
     assert f"Cannot drop user type '{ks}.outer' as it is still used by tables uses" in (
-        _errors(session, f"DROP TYPE {ks}.outer")
+        invalid_message(session, f"DROP TYPE {ks}.outer")
     )
-    assert f"Type '{ks}.nope' doesn't exist" in _errors(session, f"DROP TYPE {ks}.nope")
+    assert f"Type '{ks}.nope' doesn't exist" in invalid_message(session, f"DROP TYPE {ks}.nope")
     session.execute(f"DROP TYPE IF EXISTS {ks}.nope")
     session.execute(f"DROP TABLE {ks}.uses")
     session.execute(f"DROP TYPE {ks}.outer")
@@ -158,13 +156,15 @@ def test_udt_columns_rules_and_types(session: Session, keyspace: str) -> None:
         "l": "list<frozen<addr>>",
         "ft": "frozen<tagged>",
     }
-    assert "Non-frozen UDTs with nested non-frozen collections are not supported" in _errors(
-        session, f"CREATE TABLE {ks}.bad (k int PRIMARY KEY, t tagged)"
+    assert (
+        "Non-frozen UDTs with nested non-frozen collections are not supported"
+        in invalid_message(session, f"CREATE TABLE {ks}.bad (k int PRIMARY KEY, t tagged)")
     )
-    assert "Invalid non-frozen user-defined type addr for PRIMARY KEY column 'k'" in _errors(
-        session, f"CREATE TABLE {ks}.bad (k addr PRIMARY KEY)"
+    assert (
+        "Invalid non-frozen user-defined type addr for PRIMARY KEY column 'k'"
+        in invalid_message(session, f"CREATE TABLE {ks}.bad (k addr PRIMARY KEY)")
     )
-    assert "Non-frozen UDTs are not allowed inside collections: list<addr>" in _errors(
+    assert "Non-frozen UDTs are not allowed inside collections: list<addr>" in invalid_message(
         session, f"CREATE TABLE {ks}.bad (k int PRIMARY KEY, l list<addr>)"
     )
 
@@ -204,11 +204,13 @@ def test_udt_values_literal_bound_and_field_selection(session: Session, keyspace
     selected = session.execute(f"SELECT a.zip, p.home.zip, p.name AS who FROM {ks}.t WHERE k = 1")
     assert selected.column_names == ["a.zip", "p.home.zip", "who"]
     assert tuple(selected.one()) == (10, 20, "ann")
-    assert "a of type addr has no field nope" in _errors(session, f"SELECT a.nope FROM {ks}.t")
-    assert "Invalid field selection: k of type int is not a user type" in _errors(
+    assert "a of type addr has no field nope" in invalid_message(
+        session, f"SELECT a.nope FROM {ks}.t"
+    )
+    assert "Invalid field selection: k of type int is not a user type" in invalid_message(
         session, f"SELECT k.x FROM {ks}.t"
     )
-    assert "Unknown field 'nope' in value of user defined type addr" in _errors(
+    assert "Unknown field 'nope' in value of user defined type addr" in invalid_message(
         session, f"INSERT INTO {ks}.t (k, a) VALUES (9, {{nope: 1}})"
     )
 
@@ -237,19 +239,19 @@ def test_setting_and_deleting_fields_of_a_non_frozen_udt(session: Session, keysp
     assert session.execute(f"SELECT * FROM {ks}.t WHERE k = 2").one() is None
     session.execute(f"UPDATE {ks}.t SET a = {{street: null}} WHERE k = 3")
     assert session.execute(f"SELECT * FROM {ks}.t WHERE k = 3").one() is None
-    assert "Invalid operation (fa.zip = 1) for frozen UDT column fa" in _errors(
+    assert "Invalid operation (fa.zip = 1) for frozen UDT column fa" in invalid_message(
         session, f"UPDATE {ks}.t SET fa.zip = 1 WHERE k = 1"
     )
-    assert "Invalid operation (n.zip = 1) for non-UDT column n" in _errors(
+    assert "Invalid operation (n.zip = 1) for non-UDT column n" in invalid_message(
         session, f"UPDATE {ks}.t SET n.zip = 1 WHERE k = 1"
     )
-    assert "UDT column a does not have a field named nope" in _errors(
+    assert "UDT column a does not have a field named nope" in invalid_message(
         session, f"UPDATE {ks}.t SET a.nope = 1 WHERE k = 1"
     )
-    assert "Frozen UDT column fa does not support field deletions" in _errors(
+    assert "Frozen UDT column fa does not support field deletions" in invalid_message(
         session, f"DELETE fa.zip FROM {ks}.t WHERE k = 1"
     )
-    assert "Invalid field deletion operation for non-UDT column n" in _errors(
+    assert "Invalid field deletion operation for non-UDT column n" in invalid_message(
         session, f"DELETE n.zip FROM {ks}.t WHERE k = 1"
     )
 
@@ -300,12 +302,14 @@ def test_alter_type_add_checks_in_cassandras_order(session: Session, keyspace: s
     session.execute(f"CREATE TYPE {ks}.addr (street text, zip int)")
     # An existing field is reported before the new type is looked at.
     assert f"Cannot add field zip to type {ks}.addr: a field with name zip already exists" in (
-        _errors(session, f"ALTER TYPE {ks}.addr ADD zip counter")
+        invalid_message(session, f"ALTER TYPE {ks}.addr ADD zip counter")
     )
-    assert f"Unknown type {ks}.nope" in _errors(session, f"ALTER TYPE {ks}.addr ADD c frozen<nope>")
+    assert f"Unknown type {ks}.nope" in invalid_message(
+        session, f"ALTER TYPE {ks}.addr ADD c frozen<nope>"
+    )
     # Referring to itself, frozen or not, is a circular reference.
     for field_type in ("addr", "list<frozen<addr>>"):
         assert (
             f"Cannot add new field c of type {field_type} to user type {ks}.addr as it would "
             "create a circular reference"
-        ) in _errors(session, f"ALTER TYPE {ks}.addr ADD c {field_type}")
+        ) in invalid_message(session, f"ALTER TYPE {ks}.addr ADD c {field_type}")

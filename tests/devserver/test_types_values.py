@@ -10,12 +10,7 @@ from cassandra.cqltypes import BytesType
 from cassandra.util import Date, Duration
 
 from clusters import TEST_HOSTS
-
-
-def _errors(session: Session, statement: str, *values: object) -> str:
-    with pytest.raises(InvalidRequest) as info:
-        session.execute(statement, values or None)
-    return str(info.value)
+from invalid import invalid_message
 
 
 def test_tuples_literal_bound_and_in_keys(session: Session, keyspace: str) -> None:
@@ -40,7 +35,7 @@ def test_tuples_literal_bound_and_in_keys(session: Session, keyspace: str) -> No
     assert (
         "Invalid tuple literal for v: too many elements. Type frozen<tuple<int, "
         "frozen<list<text>>, frozen<tuple<int, int>>>> expects 3 but got 4"
-    ) in _errors(
+    ) in invalid_message(
         session, f"INSERT INTO {ks}.t (k, c, v) VALUES ((1, 'a'), (1, 1), (1, ['x'], (1, 1), 4))"
     )
 
@@ -67,10 +62,10 @@ def test_durations_literal_iso_and_bound(session: Session, keyspace: str) -> Non
         assert rows[k].d == expected
     assert rows[7].d == Duration(1, 2, 3)
     assert rows[7].l == [Duration(0, 1, 0), Duration(2, 0, 0)]
-    assert "duration type is not supported for PRIMARY KEY column 'k'" in _errors(
+    assert "duration type is not supported for PRIMARY KEY column 'k'" in invalid_message(
         session, f"CREATE TABLE {ks}.bad (k duration PRIMARY KEY)"
     )
-    assert "Durations are not allowed inside sets: set<duration>" in _errors(
+    assert "Durations are not allowed inside sets: set<duration>" in invalid_message(
         session, f"CREATE TABLE {ks}.bad (k int PRIMARY KEY, s set<duration>)"
     )
 
@@ -108,9 +103,9 @@ def test_vectors_literal_bound_and_schema(session: Session, keyspace: str) -> No
     assert types["t"] == "vector<text, 2>"
     assert (
         "Invalid vector literal for f of type vector<float, 3>; expected 3 elements, but given 2"
-        in _errors(session, f"INSERT INTO {ks}.v (k, f) VALUES (9, [1.0, 2.0])")
+        in invalid_message(session, f"INSERT INTO {ks}.v (k, f) VALUES (9, [1.0, 2.0])")
     )
-    assert "Invalid vector literal for t: value 1 is not of type text" in _errors(
+    assert "Invalid vector literal for t: value 1 is not of type text" in invalid_message(
         session, f"INSERT INTO {ks}.v (k, t) VALUES (9, [1, 2])"
     )
 
@@ -158,10 +153,13 @@ def test_nested_and_frozen_collections(session: Session, keyspace: str) -> None:
     assert list(full.s) == [{1: "a"}, {2: "b"}]
     assert full.l == [{1, 3}, set()]
     assert "Non-frozen collections are not allowed inside collections: map<text, list<int>>" in (
-        _errors(session, f"CREATE TABLE {ks}.bad (k int PRIMARY KEY, m map<text, list<int>>)")
+        invalid_message(
+            session, f"CREATE TABLE {ks}.bad (k int PRIMARY KEY, m map<text, list<int>>)"
+        )
     )
-    assert "Invalid non-frozen collection type list<int> for PRIMARY KEY column 'k'" in _errors(
-        session, f"CREATE TABLE {ks}.bad (k list<int> PRIMARY KEY)"
+    assert (
+        "Invalid non-frozen collection type list<int> for PRIMARY KEY column 'k'"
+        in invalid_message(session, f"CREATE TABLE {ks}.bad (k list<int> PRIMARY KEY)")
     )
 
 
@@ -220,7 +218,7 @@ def test_several_operations_on_one_collection_in_one_update(
     assert session.execute(f"SELECT m FROM {ks}.c WHERE k = 1").one().m is None
     with pytest.raises(Exception, match="Multiple incompatible setting of column l"):
         session.execute(f"UPDATE {ks}.c SET l = [1], l = l + [2] WHERE k = 1")
-    assert "Attempted to set an element on a list which is null" in _errors(
+    assert "Attempted to set an element on a list which is null" in invalid_message(
         session, f"UPDATE {ks}.c SET l[0] = 1 WHERE k = 2"
     )
 

@@ -13,6 +13,8 @@ from cassandra.cluster import Cluster, Session
 from cassandra.cqltypes import CounterColumnType
 from cassandra.query import UNSET_VALUE
 
+from invalid import refused
+
 
 @pytest.fixture
 def ws(cluster: Cluster, keyspace: str) -> Iterator[Session]:
@@ -29,11 +31,6 @@ def ws(cluster: Cluster, keyspace: str) -> Iterator[Session]:
     session.execute("CREATE TABLE cnt (p int PRIMARY KEY, n counter)")
     yield session
     session.shutdown()
-
-
-def _refused(session: Session, statement: str, message: str) -> None:
-    with pytest.raises(InvalidRequest, match=re.escape(message)):
-        session.execute(statement)
 
 
 @pytest.mark.parametrize(
@@ -112,7 +109,7 @@ def _refused(session: Session, statement: str, message: str) -> None:
     ],
 )
 def test_where_refusals(ws: Session, statement: str, message: str) -> None:
-    _refused(ws, statement, message)
+    refused(ws, statement, message)
 
 
 def test_range_and_static_deletions_apply(ws: Session) -> None:
@@ -168,7 +165,7 @@ def test_counter_increment_is_typed_counter(ws: Session) -> None:
     assert update.column_metadata[0].type is CounterColumnType
     ws.execute(update, (3, 1))
     assert ws.execute("SELECT n FROM cnt WHERE p = 1").one().n == 3
-    _refused(
+    refused(
         ws,
         "UPDATE cnt SET n = n + 1.5 WHERE p = 1",
         'Invalid FLOAT constant (1.5) for "n" of type counter',
@@ -184,15 +181,13 @@ def test_null_and_unset_keys(ws: Session) -> None:
         ((1, UNSET_VALUE, 1), "Invalid unset value for column c"),
     ):
         _refused_prepared(ws, insert, values, message)
-    _refused(
+    refused(
         ws,
         "INSERT INTO t (p, c, v) VALUES (1, null, 1)",
         "Invalid null value in condition for column c",
     )
-    _refused(ws, "INSERT INTO t JSON '{\"c\": 1}'", "Invalid null value in condition for column p")
-    _refused(
-        ws, "INSERT INTO t JSON '{\"c\": 1}' DEFAULT UNSET", "Invalid unset value for column p"
-    )
+    refused(ws, "INSERT INTO t JSON '{\"c\": 1}'", "Invalid null value in condition for column p")
+    refused(ws, "INSERT INTO t JSON '{\"c\": 1}' DEFAULT UNSET", "Invalid unset value for column p")
     update = ws.prepare("UPDATE t SET v = 1 WHERE p = ? AND c = ?")
     _refused_prepared(ws, update, (1, None), "Invalid null value in condition for column c")
     _refused_prepared(ws, update, (1, UNSET_VALUE), "Invalid unset value for column c")
@@ -222,7 +217,7 @@ def test_null_and_unset_keys(ws: Session) -> None:
     ],
 )
 def test_insert_refusals(ws: Session, statement: str, message: str) -> None:
-    _refused(ws, statement, message)
+    refused(ws, statement, message)
 
 
 def test_static_only_insert_writes_the_static_row(ws: Session) -> None:
