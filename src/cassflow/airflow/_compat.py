@@ -1,0 +1,71 @@
+"""Airflow's import differences in one place (the role of providers' ``version_compat.py``).
+
+Airflow 3 moved the authoring interface into the Task SDK (``airflow.sdk``); Airflow 2.10
+kept it under ``airflow.models``, ``airflow.hooks`` and ``airflow.sensors``. Every module of
+this package imports Airflow's names from here, so the rest reads the same on both.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+try:
+    import airflow  # noqa: F401  (the error below names the extra to install)
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "cassflow.airflow needs Apache Airflow: pip install 'cassflow[airflow]'"
+    ) from exc
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+if TYPE_CHECKING:
+    from airflow.sdk import (
+        DAG,
+        Asset,
+        BaseHook,
+        BaseOperator,
+        BaseSensorOperator,
+        Connection,
+        Context,
+        TaskGroup,
+    )
+    from airflow.sdk.bases.sensor import PokeReturnValue
+    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+else:
+    try:  # Airflow 3
+        from airflow.sdk import (
+            DAG,
+            Asset,
+            BaseHook,
+            BaseOperator,
+            BaseSensorOperator,
+            Connection,
+            Context,
+            TaskGroup,
+        )
+        from airflow.sdk.bases.sensor import PokeReturnValue
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    except ImportError:  # Airflow 2.10
+        from airflow.datasets import Dataset as Asset
+        from airflow.exceptions import AirflowException, AirflowFailException
+        from airflow.hooks.base import BaseHook
+        from airflow.models import DAG, BaseOperator, Connection
+        from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
+        from airflow.utils.context import Context
+        from airflow.utils.task_group import TaskGroup
+
+__all__ = [
+    "DAG",
+    "AirflowException",
+    "AirflowFailException",
+    "Asset",
+    "BaseHook",
+    "BaseOperator",
+    "BaseSensorOperator",
+    "BaseTrigger",
+    "Connection",
+    "Context",
+    "PokeReturnValue",
+    "TaskGroup",
+    "TriggerEvent",
+]
