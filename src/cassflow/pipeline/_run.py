@@ -15,7 +15,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,7 +169,13 @@ class PipelineRunner:
         resume: bool = False,
         metrics: CopyMetrics | None = None,
         progress: ProgressFactory | None = None,
+        identity: TaskIdentity | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
+        """``identity`` is the run's (default: from the environment, Airflow's task if any);
+        ``only`` names the activities to run (default: all): the others are neither run nor
+        reported, and their outcome does not hold these back (Airflow runs each activity of a
+        pipeline DAG as a task of its own, and orders them itself)."""
         if resume and run_id is None:
             raise CopyError("resuming needs the id of the run to resume")
         self.spec = spec
@@ -179,6 +185,11 @@ class PipelineRunner:
         self.resume = resume
         self.metrics = metrics
         self.progress = progress
+        self.identity = identity
+        self.only = None if only is None else set(only)
+        unknown = sorted((self.only or set()) - {a.name for a in spec.activities})
+        if unknown:
+            raise CopyError(f"pipeline {spec.name} has no activity {', '.join(unknown)}")
 
     def run(self) -> PipelineReport:
         """Run every activity (or what a resumed run has left); never raises for a failed
@@ -187,7 +198,9 @@ class PipelineRunner:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # The sessions (shared by the activities) carry the run's identity; log records carry
         # the activity's too.
-        identity = TaskIdentity.from_environment(self.spec.name, run_id=self.run_id)
+        identity = self.identity or TaskIdentity.from_environment(
+            self.spec.name, run_id=self.run_id
+        )
         connections = Connections(
             dict(self.spec.connections),
             state_dir=self.state_dir,
@@ -205,6 +218,8 @@ class PipelineRunner:
             factory = DatasetFactory(connections, self.base_dir)
             failed: set[str] = set()
             for activity in _in_order(self.spec.activities):
+                if self.only is not None and activity.name not in self.only:
+                    continue
                 blocked = [a for a in activity.after if a in failed]
                 if blocked:
                     failed.add(activity.name)
