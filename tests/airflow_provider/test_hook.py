@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -178,3 +179,20 @@ def _json_list(text: str) -> list[dict[str, Any]]:
     start = text.index("[")
     data: list[dict[str, Any]] = json.loads(text[start : text.rindex("]") + 1])
     return data
+
+
+def test_connections_of_a_pipeline_file(tmp_path: Path) -> None:
+    pipeline = tmp_path / "pipeline.yaml"
+    pipeline.write_text(
+        "name: p\nconnections:\n  shop: {keyspace: shop}\n"
+        "  remote: {hosts: [10.1.1.1], port: 9142, keyspace: sales}\n"
+        "activities:\n  - name: ddl\n    cql: {connection: shop, statements: ['SELECT 1']}\n",
+        encoding="utf-8",
+    )
+    shop = CassflowHook("shop", pipeline_file=pipeline, state_dir=tmp_path / "state")
+    remote = CassflowHook("remote", pipeline_file=pipeline, keyspace="other")
+    assert shop.connection_spec().data_dir == str(tmp_path / "state" / "dev" / "shop")
+    assert remote.connection_spec().hosts == ["10.1.1.1"]
+    assert remote.connection_spec().keyspace == "other"
+    with pytest.raises(ConnectionFieldError, match=r"no connection called 'nope'.*remote, shop"):
+        CassflowHook("nope", pipeline_file=pipeline).connection_spec()

@@ -20,10 +20,11 @@ from cassandra.cluster import Session
 
 from cassflow.access._identity import TaskIdentity, current_identity
 from cassflow.airflow._compat import BaseHook
-from cassflow.airflow._connection import connection_spec
+from cassflow.airflow._connection import ConnectionFieldError, connection_spec
 from cassflow.airflow._provider import CONN_FIELDS, CONN_TYPE, UI_FIELD_BEHAVIOUR
 from cassflow.copy._connect import CassandraConnection
 from cassflow.pipeline._build import Connections
+from cassflow.pipeline._loader import load_connections
 from cassflow.pipeline._spec import ConnectionSpec
 
 #: Where cassflow keeps checkpoints, quarantine files, reports and embedded dev servers' data
@@ -48,6 +49,9 @@ class CassflowHook(BaseHook):
     :param identity: the task behind the sessions (default: the current one, else the
         ``AIRFLOW_CTX_*`` variables of the task's process).
     :param state_dir: where an embedded dev server (a connection without hosts) keeps its data.
+    :param pipeline_file: read the connection called ``cassflow_conn_id`` from this cassflow
+        pipeline (or connections) file instead of Airflow's connections: the tasks of
+        :func:`~cassflow.airflow.dag_from_pipeline` use the file's own connections.
     """
 
     conn_name_attr = "cassflow_conn_id"
@@ -62,8 +66,10 @@ class CassflowHook(BaseHook):
         keyspace: str | None = None,
         identity: TaskIdentity | None = None,
         state_dir: str | os.PathLike[str] | None = None,
+        pipeline_file: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__()
+        self.pipeline_file = None if pipeline_file is None else str(pipeline_file)
         self.cassflow_conn_id = cassflow_conn_id
         self.keyspace = keyspace
         self.identity = identity
@@ -82,12 +88,31 @@ class CassflowHook(BaseHook):
         """The Airflow connection as a cassflow connection spec (read once, through Airflow's
         secrets backends)."""
         if self._spec is None:
-            self._spec = connection_spec(
-                self.get_connection(self.cassflow_conn_id),
-                keyspace=self.keyspace,
-                data_dir=str(self.state_dir / "dev" / self.cassflow_conn_id),
-            )
+            if self.pipeline_file is not None:
+                self._spec = self._pipeline_spec(self.pipeline_file)
+            else:
+                self._spec = connection_spec(
+                    self.get_connection(self.cassflow_conn_id),
+                    keyspace=self.keyspace,
+                    data_dir=str(self.state_dir / "dev" / self.cassflow_conn_id),
+                )
         return self._spec
+
+    def _pipeline_spec(self, path: str) -> ConnectionSpec:
+        specs = load_connections(path)
+        spec = specs.get(self.cassflow_conn_id)
+        if spec is None:
+            raise ConnectionFieldError(
+                f"{path}: no connection called {self.cassflow_conn_id!r} "
+                f"(it has {', '.join(sorted(specs)) or 'none'})"
+            )
+        update: dict[str, Any] = {}
+        if self.keyspace is not None:
+            update["keyspace"] = self.keyspace
+        if not spec.hosts and spec.data_dir is None:
+            # As `cassflow run` keeps it: <state dir>/dev/<name>.
+            update["data_dir"] = str(self.state_dir / "dev" / self.cassflow_conn_id)
+        return spec.model_copy(update=update)
 
     def _identity(self) -> TaskIdentity:
         return (
