@@ -25,12 +25,14 @@ conversion, binding) under one GIL, faster in processes (1.25-1.28x with replica
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from cassflow.copy._checkpoint import CheckpointStore, SliceCounts, SliceRecord, SliceState
@@ -243,8 +245,15 @@ class CopyRun:
 
     # --- the run -------------------------------------------------------------------------
 
-    def execute(self) -> RunReport:
-        """Run (or resume) the copy; the report says whether every slice is done."""
+    def execute(self, only: Collection[str] | None = None) -> RunReport:
+        """Run (or resume) the copy; the report says whether every slice is done.
+
+        ``only`` names the slices of the plan to work on (default: all): the plan is still
+        made, recorded and checked as a whole, the error budget counts every slice the store
+        has DONE, and the report covers just those slices (their counts, states and
+        quarantine files). Airflow's mapped tasks each run one slice this way; ``only=()``
+        prepares the sink and records the plan without moving a row.
+        """
         started = time.monotonic()
         columns = ColumnMap(self.source.fields(), self.options.columns)
         self._columns = columns
@@ -255,8 +264,10 @@ class CopyRun:
         plan = self.source.plan(self.options.splits or 0)
         self.store.begin(self.run_id, plan)
         every = self.store.slices(self.run_id)
-        todo = [s for s in every if s.state is not SliceState.DONE]
         done = [s.counts for s in every if s.state is SliceState.DONE]
+        if only is not None:
+            every = self._chosen(every, only)
+        todo = [s for s in every if s.state is not SliceState.DONE]
         self._budget = _ErrorBudget(
             self.options,
             SliceCounts(
@@ -283,9 +294,17 @@ class CopyRun:
                 self._budget.check_final()
             except ErrorBudgetExceededError as exc:
                 self._failure = exc
-        return self._report(started, drift)
+        return self._report(started, drift, None if only is None else set(only))
 
-    def _report(self, started: float, drift: Drift) -> RunReport:
+    def _chosen(self, every: list[SliceRecord], only: Collection[str]) -> list[SliceRecord]:
+        """The records of the slices ``only`` names, in plan order; refuses unknown ids."""
+        wanted = set(only)
+        unknown = sorted(wanted - {s.slice_id for s in every})
+        if unknown:
+            raise CopyError(f"run {self.run_id} has no slice {', '.join(unknown)}")
+        return [s for s in every if s.slice_id in wanted]
+
+    def _report(self, started: float, drift: Drift, only: set[str] | None) -> RunReport:
         # Sinks that retry requests themselves (Cassandra) count those retries and errors.
         sink_stats = getattr(self.sink, "stats", None)
         if self.remote is not None and sink_stats is not None:
@@ -304,11 +323,16 @@ class CopyRun:
             resumed_slices=self._resumed,
             slices_run=self._slices_run,
         )
-        report.add_slices(self.store.slices(self.run_id))
+        records = self.store.slices(self.run_id)
+        files = self.quarantine.files()
+        if only is not None:
+            records = [r for r in records if r.slice_id in only]
+            files = [p for p in files if _quarantined_slice(p) in only]
+        report.add_slices(records)
         self._sync_throttle()
         if self.throttle is not None:
             report.throttle = self._throttle_stats()
-        report.quarantine_files = [str(p) for p in self.quarantine.files()]
+        report.quarantine_files = [str(p) for p in files]
         report.failure = None if self._failure is None else _describe(self._failure)
         report.drift = {k: list(v) for k, v in dataclasses.asdict(drift).items() if v}
         return report
@@ -471,6 +495,17 @@ class CopyRun:
 def error_name(exc: BaseException) -> str:
     """The exception's class name, or the one it had in the worker process it came from."""
     return str(getattr(exc, "error_name", None) or type(exc).__name__)
+
+
+def _quarantined_slice(path: Path) -> str | None:
+    """The slice a quarantine file belongs to, as its first line says (file names are
+    cleaned slice ids, which two slice ids may share)."""
+    with path.open(encoding="utf-8") as lines:
+        first = lines.readline()
+    try:
+        return str(json.loads(first)["slice"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _describe(exc: BaseException) -> str:
