@@ -1,15 +1,15 @@
-"""The cmd and airflow secrets backends, and the chain's behaviour without Vault or Airflow."""
+"""The cmd and airflow secrets backends (the latter against real Airflow), and the chain's
+behaviour without Vault or Airflow."""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
 import subprocess
 import sys
-import types
 from pathlib import Path
-from typing import ClassVar
 
 import pytest
 from pydantic import SecretStr
@@ -110,70 +110,63 @@ def test_file_field_errors_name_fields_not_values(tmp_path: Path) -> None:
     assert SECRET not in str(info.value)
 
 
-def test_airflow_outside_airflow_is_a_clear_error() -> None:
-    try:
-        import airflow  # noqa: F401
-    except ImportError:
-        pass
-    else:  # pragma: no cover - the test environment has no Airflow
-        pytest.skip("apache-airflow is installed here")
-    with pytest.raises(SecretError, match="apache-airflow is not installed") as info:
-        resolve_secrets("${secret:airflow:cassandra_shop#password}")
-    assert "${secret:airflow:cassandra_shop#password}" in str(info.value)
+@pytest.fixture
+def airflow_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> pytest.MonkeyPatch:
+    """Airflow connections and variables from ``AIRFLOW_CONN_*``/``AIRFLOW_VAR_*`` variables.
+
+    Airflow reads its home when first imported: unless the provider's tests have set one
+    already, the backend's first import of Airflow gets a throwaway home, not ~/airflow."""
+    if "AIRFLOW_HOME" not in os.environ and "airflow" not in sys.modules:
+        os.environ["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("airflow-home"))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_CASSANDRA_SHOP",
+        json.dumps(
+            {
+                "conn_type": "cassflow",
+                "login": "loader",
+                "password": SECRET,
+                "host": "cass1.example",
+                "port": 9042,
+                "extra": {"keyspace": "shop", "ssl": {"ca": "/ca.pem"}, "empty": None},
+            }
+        ),
+    )
+    monkeypatch.setenv("AIRFLOW_VAR_SHOP_TOKEN", SECRET)
+    return monkeypatch
 
 
-def test_airflow_fields_through_airflows_entry_points(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The backend's mapping of fields onto Airflow's two entry points (BaseHook.get_connection,
-    Variable.get). Airflow is not installed in the test environment, so the two entry points are
-    provided by minimal modules with Airflow's names and signatures."""
-
-    class Connection:
-        conn_id = "cassandra_shop"
-        login = "loader"
-        password = SECRET
-        host = "cass1.example"
-        port = 9042
-        schema = ""
-        extra_dejson: ClassVar[dict[str, object]] = {"keyspace": "shop", "ssl": {"ca": "/ca.pem"}}
-
-    class BaseHook:
-        @staticmethod
-        def get_connection(conn_id: str) -> Connection:
-            if conn_id != "cassandra_shop":
-                raise LookupError(f"The conn_id `{conn_id}` isn't defined")
-            return Connection()
-
-    class Variable:
-        @staticmethod
-        def get(key: str) -> str:
-            if key != "shop_token":
-                raise KeyError(f"Variable {key} does not exist")
-            return SECRET
-
-    hooks_base = types.ModuleType("airflow.hooks.base")
-    hooks_base.BaseHook = BaseHook  # type: ignore[attr-defined]
-    models = types.ModuleType("airflow.models")
-    models.Variable = Variable  # type: ignore[attr-defined]
-    for name, module in {
-        "airflow": types.ModuleType("airflow"),
-        "airflow.hooks": types.ModuleType("airflow.hooks"),
-        "airflow.hooks.base": hooks_base,
-        "airflow.models": models,
-    }.items():
-        monkeypatch.setitem(sys.modules, name, module)
-
+def test_airflow_fields_and_variables_through_real_airflow(
+    airflow_environment: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     assert _value("${secret:airflow:cassandra_shop#password}") == SECRET
     assert _value("${secret:airflow:cassandra_shop#login}") == "loader"
+    assert _value("${secret:airflow:cassandra_shop#host}") == "cass1.example"
     assert _value("${secret:airflow:cassandra_shop#port}") == "9042"
     assert _value("${secret:airflow:cassandra_shop#extra.keyspace}") == "shop"
     assert json.loads(_value("${secret:airflow:cassandra_shop#extra.ssl}")) == {"ca": "/ca.pem"}
     assert _value("${secret:airflow:var/shop_token}") == SECRET
+    resolved = resolve_secrets("user:${secret:airflow:cassandra_shop#password}@host")
+    assert resolved is not None
+    assert SECRET not in repr(resolved) + str(resolved)
+    # Read by Airflow's Task SDK, the one import of Airflow being cassflow.airflow's.
+    assert "cassflow.airflow._secrets" in sys.modules
+    assert SECRET not in caplog.text
+
+
+def test_airflow_reference_errors_name_the_reference_never_the_secret(
+    airflow_environment: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     for reference, message in [
         ("${secret:airflow:cassandra_shop}", "name the connection's field"),
-        ("${secret:airflow:cassandra_shop#schema}", "has no schema"),
+        ("${secret:airflow:cassandra_shop#schema}", "connection 'cassandra_shop' has no schema"),
         ("${secret:airflow:cassandra_shop#token}", "unknown connection field 'token'"),
         ("${secret:airflow:cassandra_shop#extra.user}", "has no extra 'user'"),
-        ("${secret:airflow:other#password}", "cannot get connection 'other': LookupError"),
+        ("${secret:airflow:cassandra_shop#extra.empty}", "has no extra 'empty'"),
+        ("${secret:airflow:missing_conn#password}", "Airflow has no connection 'missing_conn'"),
         ("${secret:airflow:var/missing}", "Airflow has no variable 'missing'"),
         ("${secret:airflow:var/shop_token#x}", "an Airflow variable has no fields"),
     ]:
@@ -181,6 +174,29 @@ def test_airflow_fields_through_airflows_entry_points(monkeypatch: pytest.Monkey
             resolve_secrets(reference)
         assert reference in str(info.value)
         assert SECRET not in str(info.value)
+        assert info.value.__cause__ is None
+    assert SECRET not in caplog.text
+
+
+def test_airflow_without_airflow_installed_is_a_clear_error() -> None:
+    # What a missing package looks like to an import (None in sys.modules), in a fresh process
+    # so that this one's Airflow stays imported.
+    code = (
+        "import sys\n"
+        "sys.modules['airflow'] = None\n"
+        "from cassflow.access import SecretError, resolve_secrets\n"
+        "try:\n"
+        "    resolve_secrets('${secret:airflow:cassandra_shop#password}')\n"
+        "except SecretError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    message = done.stdout.strip()
+    assert message.startswith("${secret:airflow:cassandra_shop#password}: "), done.stderr
+    assert "apache-airflow is not installed" in message
+    assert "pip install 'cassflow[airflow]'" in message
 
 
 def test_vault_backends_check_their_references_before_calling_vault(

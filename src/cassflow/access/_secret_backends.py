@@ -11,11 +11,11 @@
     --output text#password}``.
 
 ``${secret:airflow:<conn_id>#<field>}`` and ``${secret:airflow:var/<key>}``
-    inside Airflow, a field of an Airflow connection (``password``, ``login``, ``host``,
-    ``port``, ``schema``, ``extra.<key>``) through ``BaseHook.get_connection``, or an Airflow
-    variable through ``Variable.get``; both go through Airflow's configured secrets backends
-    (environment, metastore, or Vault/AWS/GCP backends). Airflow is imported lazily, in
-    :func:`_airflow`; outside Airflow the reference fails with a clear :class:`SecretError`.
+    a field of an Airflow connection (``password``, ``login``, ``host``, ``port``, ``schema``,
+    ``extra.<key>``) or an Airflow variable, through Airflow's configured secrets backends.
+    The reading lives in :mod:`cassflow.airflow._secrets` (nothing outside cassflow.airflow
+    imports Airflow), imported on the first such reference; without Airflow installed the
+    reference fails with a clear :class:`SecretError`.
 """
 
 from __future__ import annotations
@@ -24,14 +24,12 @@ import importlib
 import json
 import shlex
 import subprocess
-from typing import Any
+from collections.abc import Callable
 
 from cassflow.access._secrets import SecretError, json_field, reference
 
 #: Seconds a ``cmd`` secret's command may run before it is killed.
 COMMAND_TIMEOUT = 30.0
-
-_AIRFLOW_FIELDS = ("password", "login", "host", "port", "schema")
 
 
 def from_command(path: str, field: str | None) -> str:
@@ -80,64 +78,16 @@ def from_command(path: str, field: str | None) -> str:
     return json_field(data, field, ref, f"the output of {program}")
 
 
-def _airflow() -> tuple[Any, Any]:
-    """Airflow's ``BaseHook`` and ``Variable`` (the one place that imports Airflow)."""
+def from_airflow(path: str, field: str | None) -> str:
+    """The ``airflow`` backend: an Airflow connection's field or an Airflow variable, read by
+    :mod:`cassflow.airflow._secrets` (imported on first use: only cassflow.airflow imports
+    Airflow)."""
     try:
-        # Through importlib: Airflow is never a dependency of cassflow.access (and untyped here).
-        base_hook = importlib.import_module("airflow.hooks.base").BaseHook
-        variable = importlib.import_module("airflow.models").Variable
+        module = importlib.import_module("cassflow.airflow._secrets")
     except ImportError as exc:
         raise SecretError(
-            "apache-airflow is not installed: ${secret:airflow:...} references resolve "
-            f"inside Airflow only ({exc})"
+            f"{reference('airflow', path, field)}: apache-airflow is not installed: "
+            f"${{secret:airflow:...}} references resolve inside Airflow only ({exc})"
         ) from None
-    return base_hook, variable
-
-
-def from_airflow(path: str, field: str | None) -> str:
-    """The ``airflow`` backend: an Airflow connection's field or an Airflow variable."""
-    ref = reference("airflow", path, field)
-    try:
-        base_hook, variable = _airflow()
-    except SecretError as exc:
-        raise SecretError(f"{ref}: {exc}") from None
-    if path.startswith("var/"):
-        key = path[len("var/") :]
-        if field is not None:
-            raise SecretError(f"{ref}: an Airflow variable has no fields")
-        try:
-            value = variable.get(key)
-        except KeyError:
-            raise SecretError(f"{ref}: Airflow has no variable {key!r}") from None
-        return str(value)
-    if field is None:
-        raise SecretError(
-            f"{ref}: name the connection's field: #password, #login, #host, #port, #schema "
-            "or #extra.<key>"
-        )
-    try:
-        connection = base_hook.get_connection(path)
-    except Exception as exc:  # AirflowNotFoundException, or a secrets backend's failure
-        raise SecretError(
-            f"{ref}: Airflow cannot get connection {path!r}: {type(exc).__name__}"
-        ) from None
-    return _connection_field(connection, field, ref)
-
-
-def _connection_field(connection: Any, field: str, ref: str) -> str:
-    if field.startswith("extra."):
-        key = field[len("extra.") :]
-        extra = connection.extra_dejson
-        if not isinstance(extra, dict) or key not in extra or extra[key] is None:
-            raise SecretError(f"{ref}: connection {connection.conn_id!r} has no extra {key!r}")
-        value = extra[key]
-        return value if isinstance(value, str) else json.dumps(value)
-    if field not in _AIRFLOW_FIELDS:
-        raise SecretError(
-            f"{ref}: unknown connection field {field!r} (expected one of: "
-            f"{', '.join(_AIRFLOW_FIELDS)}, extra.<key>)"
-        )
-    value = getattr(connection, field, None)
-    if value is None or value == "":
-        raise SecretError(f"{ref}: connection {connection.conn_id!r} has no {field}")
-    return str(value)
+    backend: Callable[[str, str | None], str] = module.from_airflow
+    return backend(path, field)

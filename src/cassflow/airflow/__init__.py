@@ -26,6 +26,7 @@ from cassflow.airflow._provider import get_provider_info
 
 if TYPE_CHECKING:
     from cassflow.airflow._hook import CassflowHook
+    from cassflow.airflow._pipeline_dag import dag_from_pipeline
 
 _LAZY = {
     "CassflowHook": "_hook",

@@ -28,9 +28,14 @@ if TYPE_CHECKING:
         Connection,
         Context,
         TaskGroup,
+        Variable,
     )
     from airflow.sdk.bases.sensor import PokeReturnValue
-    from airflow.sdk.exceptions import AirflowException, AirflowFailException
+    from airflow.sdk.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowNotFoundException,
+    )
 else:
     try:  # Airflow 3
         from airflow.sdk import (
@@ -42,14 +47,23 @@ else:
             Connection,
             Context,
             TaskGroup,
+            Variable,
         )
         from airflow.sdk.bases.sensor import PokeReturnValue
-        from airflow.sdk.exceptions import AirflowException, AirflowFailException
+        from airflow.sdk.exceptions import (
+            AirflowException,
+            AirflowFailException,
+            AirflowNotFoundException,
+        )
     except ImportError:  # Airflow 2.10
         from airflow.datasets import Dataset as Asset
-        from airflow.exceptions import AirflowException, AirflowFailException
+        from airflow.exceptions import (
+            AirflowException,
+            AirflowFailException,
+            AirflowNotFoundException,
+        )
         from airflow.hooks.base import BaseHook
-        from airflow.models import DAG, BaseOperator, Connection
+        from airflow.models import DAG, BaseOperator, Connection, Variable
         from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
         from airflow.utils.context import Context
         from airflow.utils.task_group import TaskGroup
@@ -58,6 +72,7 @@ __all__ = [
     "DAG",
     "AirflowException",
     "AirflowFailException",
+    "AirflowNotFoundException",
     "Asset",
     "BaseHook",
     "BaseOperator",
@@ -68,4 +83,5 @@ __all__ = [
     "PokeReturnValue",
     "TaskGroup",
     "TriggerEvent",
+    "Variable",
 ]
