@@ -35,6 +35,7 @@ if TYPE_CHECKING:
         AirflowException,
         AirflowFailException,
         AirflowNotFoundException,
+        AirflowSensorTimeout,
     )
 else:
     try:  # Airflow 3
@@ -54,6 +55,7 @@ else:
             AirflowException,
             AirflowFailException,
             AirflowNotFoundException,
+            AirflowSensorTimeout,
         )
     except ImportError:  # Airflow 2.10
         from airflow.datasets import Dataset as Asset
@@ -61,6 +63,7 @@ else:
             AirflowException,
             AirflowFailException,
             AirflowNotFoundException,
+            AirflowSensorTimeout,
         )
         from airflow.hooks.base import BaseHook
         from airflow.models import DAG, BaseOperator, Connection, Variable
@@ -73,6 +76,7 @@ __all__ = [
     "AirflowException",
     "AirflowFailException",
     "AirflowNotFoundException",
+    "AirflowSensorTimeout",
     "Asset",
     "BaseHook",
     "BaseOperator",
