@@ -33,6 +33,7 @@ if TYPE_CHECKING:
         CassandraSchemaAgreementSensor,
         CassandraTableSensor,
     )
+    from cassflow.airflow._slices import copy_task_group
 
 _LAZY = {
     "CassflowHook": "_hook",
