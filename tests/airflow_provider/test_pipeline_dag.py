@@ -10,6 +10,7 @@ from pathlib import Path
 import pyarrow.dataset as ds
 import pytest
 from airflow_env import AirflowHome
+from cassandra.cluster import Session
 
 from cassflow.airflow import dag_from_pipeline
 from cassflow.airflow._pipeline_operator import PipelineActivityOperator
@@ -152,3 +153,83 @@ def test_quickstart_runs_as_a_dag_one_task_per_activity(
     # One pipeline run for the DAG run: every task logged the same run id.
     run_ids = set(re.findall(r"run (af\.quickstart\.pipeline\.[0-9a-f]+)", result.output))
     assert len(run_ids) == 1
+
+
+def test_a_retried_task_resumes_the_dag_runs_pipeline_run(
+    airflow_home: AirflowHome,
+    dag_folder: Path,
+    tmp_path: Path,
+    contact: tuple[list[str], int],
+    session: Session,
+    keyspace: str,
+) -> None:
+    hosts, port = contact
+    folder = tmp_path / "retry"
+    (folder / "parts").mkdir(parents=True)
+    (folder / "parts" / "a.csv").write_text("k,v\n1,a\n2,b\n3,c\n")
+    (folder / "parts" / "b.csv").write_text("k,v\n4,d\nnot-a-number,e\n6,f\n")
+    pipeline = folder / "pipeline.yaml"
+    pipeline.write_text(
+        textwrap.dedent(
+            f"""\
+            name: retried
+            connections:
+              cluster: {{hosts: {hosts}, port: {port}, keyspace: {keyspace}}}
+            datasets:
+              parts: {{format: csv, path: parts/*.csv}}
+              t: {{connection: cluster, table: t}}
+            activities:
+              - name: schema
+                cql:
+                  connection: cluster
+                  statements: ["CREATE TABLE {keyspace}.t (k int PRIMARY KEY, v text)"]
+              - name: settle
+                after: [schema]
+                wait:
+                  compaction: {{connection: cluster, table: t}}
+                  timeout: 60s
+                  poll_interval: 1s
+              - name: load
+                after: [settle]
+                copy: {{from: parts, to: t, max_errors: 0, workers: 1}}
+            """
+        )
+    )
+    # The first try of `load` fails on the bad record of b.csv (a.csv is done by then); the
+    # retry callback then allows bad records, and the retry resumes: a.csv is not read again.
+    _dag_file(
+        dag_folder,
+        "retried_dag",
+        f"""\
+        from datetime import timedelta
+        from pathlib import Path
+
+        from cassflow.airflow import dag_from_pipeline
+
+        PIPELINE = Path({str(pipeline)!r})
+
+
+        def allow_bad_records(context):
+            text = PIPELINE.read_text()
+            PIPELINE.write_text(text.replace("max_errors: 0", "max_errors: 10"))
+
+
+        dag = dag_from_pipeline(
+            PIPELINE,
+            state_dir={str(tmp_path / "state")!r},
+            default_args={{
+                "retries": 1,
+                "retry_delay": timedelta(0),
+                "on_retry_callback": allow_bad_records,
+            }},
+        )
+        """,
+    )
+    result = airflow_home.dags_test("retried").check()
+
+    assert _STARTED.findall(result.output) == ["schema", "settle", "load", "load"]
+    assert "1 bad records, more than max_errors (0)" in result.output
+    assert "resumed: 1 slices already done, 1 run now" in result.output
+    assert "read 6  written 5  quarantined 1" in result.output
+    rows = {(r.k, r.v) for r in session.execute(f"SELECT k, v FROM {keyspace}.t")}
+    assert rows == {(1, "a"), (2, "b"), (3, "c"), (4, "d"), (6, "f")}

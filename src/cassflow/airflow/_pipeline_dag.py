@@ -84,7 +84,6 @@ def _wait_task(
     # Imported here: a pipeline without waits needs no sensor (nor trigger) module.
     sensor_class = importlib.import_module("cassflow.airflow._sensors").CassandraCompactionSensor
     compaction = wait.compaction
-    extra: dict[str, Any] = {} if state_dir is None else {"state_dir": state_dir}
     sensor: BaseOperator = sensor_class(
         task_id=name,
         cassflow_conn_id=compaction.connection,
@@ -94,7 +93,7 @@ def _wait_task(
         max_pending=compaction.max_pending,
         timeout=parse_duration(wait.timeout),
         poke_interval=parse_duration(wait.poll_interval),
+        state_dir=state_dir,
         deferrable=True,
-        **extra,
     )
     return sensor
