@@ -92,6 +92,11 @@ def test_activities_become_tasks_and_after_their_dependencies(tmp_path: Path) ->
     renamed = dag_from_pipeline(str(path), dag_id="etl_nightly", state_dir=str(tmp_path / "s"))
     assert renamed.dag_id == "etl_nightly"
     assert {t.state_dir for t in renamed.tasks} == {str(tmp_path / "s")}
+    # Tasks on a cluster may run side by side; on an embedded dev server they take turns.
+    assert dag.max_active_tasks > 1
+    quickstart = dag_from_pipeline(_quickstart(tmp_path))
+    assert (quickstart.max_active_tasks, quickstart.max_active_runs) == (1, 1)
+    assert dag_from_pipeline(_quickstart(tmp_path / "b"), max_active_tasks=4).max_active_tasks == 4
 
 
 @pytest.mark.parametrize(

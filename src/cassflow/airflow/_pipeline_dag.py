@@ -43,11 +43,18 @@ def dag_from_pipeline(
     :param state_dir: checkpoints, quarantine, reports and embedded dev servers' data (default:
         ``$CASSFLOW_STATE_DIR``, else ``$AIRFLOW_HOME/cassflow``).
     :param dag_kwargs: passed to ``DAG`` (``schedule``, ``start_date``, ``default_args`` with
-        ``retries``, ``tags``, ...).
+        ``retries``, ``tags``, ...). A pipeline with an embedded connection (no ``hosts``) gets
+        ``max_active_tasks=1`` and ``max_active_runs=1`` unless these say otherwise: its tasks
+        take turns at the dev server's data directory.
     """
     pipeline_file = os.path.abspath(os.fspath(path))
     spec = load_pipeline(pipeline_file)
     dag_kwargs.setdefault("description", f"cassflow pipeline {spec.name} ({pipeline_file})")
+    if any(not connection.hosts for connection in spec.connections.values()):
+        # An embedded dev server is started by each task on the connection's data directory;
+        # two tasks (or runs) at once would each start one on the same files.
+        dag_kwargs.setdefault("max_active_tasks", 1)
+        dag_kwargs.setdefault("max_active_runs", 1)
     with DAG(dag_id or spec.name, **dag_kwargs) as dag:
         tasks = {
             activity.name: _task(spec, activity, pipeline_file, state_dir)
