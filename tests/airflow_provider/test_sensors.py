@@ -8,6 +8,7 @@ it has drained.
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import textwrap
@@ -51,8 +52,13 @@ def context() -> dict[str, Any]:
 
 @pytest.fixture
 def bound(contact: tuple[list[str], int], keyspace: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Connection ``cf_sensor`` to the cluster under test, bound to a fresh keyspace."""
-    for key, value in cassflow_connection("cf_sensor", contact, keyspace).items():
+    """Connection ``cf_sensor`` to the cluster under test, bound to a fresh keyspace, with a
+    password (which the cluster under test may ignore, but nothing may show)."""
+    env = connection_env(
+        "cf_sensor", conn_type="cassflow", host=",".join(contact[0]), port=contact[1],
+        schema=keyspace, login="cassandra", password=SECRET,
+    )  # fmt: skip
+    for key, value in env.items():
         monkeypatch.setenv(key, value)
     return keyspace
 
@@ -158,7 +164,9 @@ def test_a_connection_error_raises_never_false(sensor: CassflowSensor, unreachab
     assert SECRET not in str(caught.value)
 
 
-def test_deferrable_sensor_defers_only_when_not_yet(bound: str, session: Session) -> None:
+def test_deferrable_sensor_defers_only_when_not_yet(
+    bound: str, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
     session.execute(f"CREATE TABLE {bound}.events (id int PRIMARY KEY, n int)")
     waiting = CassandraRecordSensor(
         task_id="rec", cassflow_conn_id="cf_sensor", table="events", keys={"id": 3},
@@ -172,6 +180,9 @@ def test_deferrable_sensor_defers_only_when_not_yet(bound: str, session: Session
     assert deferred.value.timeout is not None
     assert deferred.value.timeout.total_seconds() == 90
     _, kwargs = trigger.serialize()
+    assert SECRET not in json.dumps(kwargs)
+    assert SECRET not in caplog.text
+    assert kwargs["cassflow_conn_id"] == "cf_sensor"
     assert kwargs["keys"] == {"id": 3}
     assert kwargs["poll_interval"] == 2
     assert kwargs["identity"]["dag_id"] == "etl"
