@@ -301,7 +301,7 @@ def test_a_rerun_plans_only_the_slices_left_and_finalize_needs_them_all(
     session.execute(f"CREATE TABLE {keyspace}.items (id int PRIMARY KEY, name text, qty int)")
     expected = write_files(tmp_path / "data")
     settings = SlicedCopySettings(
-        source=str(tmp_path / "data" / "*.csv"),
+        source="data/*.csv",  # relative to base_dir (the DAG file's folder, in a task)
         target={"table": "items"},  # no connection: cassflow_conn_id's
         checkpoints_conn_id="cf_steps",
         cassflow_conn_id="cf_steps",
@@ -317,8 +317,9 @@ def test_a_rerun_plans_only_the_slices_left_and_finalize_needs_them_all(
             "dag", task, "run-1", dag_id="dag", task_id=task, try_number=1, map_index=map_index
         )
         return SlicedCopy(
-            settings, dag_id="dag", group_id="load", dag_run_id="run-1", identity=identity
-        )
+            settings, dag_id="dag", group_id="load", dag_run_id="run-1", identity=identity,
+            base_dir=tmp_path,
+        )  # fmt: skip
 
     with airflow_connections(cassflow_connection("cf_steps", contact, keyspace)):
         with step("load.plan") as plan:
@@ -352,6 +353,7 @@ def test_a_rerun_plans_only_the_slices_left_and_finalize_needs_them_all(
     assert report.verification is not None
     assert report.verification["ok"] is True
     assert report.target.startswith(f"cassandra://{contact[0][0]}:{contact[1]}/{keyspace}/items")
+    assert report.source == f"file://{tmp_path}/data/*.csv"
     assert [s[2] for s in checkpoints(session, keyspace)] == [1] * FILES
     rows = session.execute(f"SELECT id, name, qty FROM {keyspace}.items")
     assert {r[0]: tuple(r) for r in rows} == expected
@@ -363,6 +365,7 @@ def test_a_rerun_plans_only_the_slices_left_and_finalize_needs_them_all(
         ({"checkpoints_conn_id": ""}, "checkpoints_conn_id"),
         ({"copy_options": {"slice_atempts": 1}}, "copy_options.slice_atempts"),
         ({"copy_options": {"max_errors": 5}}, "max_errors must be given as a parameter"),
+        ({"copy_options": {"processes": 4}}, "processes does not apply"),
         ({"max_errors": "lots"}, "max_errors"),
         ({"splits": 0}, "splits"),
         ({"schema_drift": "merge"}, "schema_drift"),

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -80,6 +81,12 @@ def copy_settings(
     """The copy activity's settings (a pipeline file's ``copy:`` block), checked now, so that
     a typo fails the DAG file's import with the setting's name instead of a task later."""
     options = dict(copy_options or {})
+    pointless = sorted(set(options) & {"workers", "processes"})
+    if pointless:
+        raise ValueError(
+            f"copy_options: {', '.join(pointless)} does not apply: each mapped task runs one "
+            "slice; spread the copy with splits and Airflow's parallelism and pools instead"
+        )
     twice = sorted(set(options) & {*_OWN, "from", "to", "source", "target"})
     if twice:
         raise ValueError(
@@ -169,7 +176,8 @@ class SlicedCopy:
     """The copy behind one task of a sliced copy: its pipeline, connections and store.
 
     ``group_id`` names the copy within the DAG (the task group's id); ``dag_run_id`` is
-    Airflow's; ``identity`` is the task's, which every session carries. Use as a context
+    Airflow's; ``identity`` is the task's, which every session carries; relative file paths
+    are relative to ``base_dir``. Use as a context
     manager: the connections close at the end.
     """
 
@@ -181,8 +189,11 @@ class SlicedCopy:
         group_id: str,
         dag_run_id: str,
         identity: TaskIdentity,
+        base_dir: str | os.PathLike[str] = ".",
     ) -> None:
         self.settings = settings
+        #: What relative file paths are relative to (the DAG file's folder, in a task).
+        self.base_dir = Path(base_dir)
         self.group_id = group_id
         self.identity = identity
         #: One checkpoint run per (DAG, group, DAG run): shared by every mapped instance.
@@ -261,8 +272,8 @@ class SlicedCopy:
         connections: Connections = self.connections
         if uses_dynamic_credentials(self.spec):
             # A dynamic connection logs in with a lease of this task's own, dropped after it.
-            connections = ActivityConnections(connections, self.spec, self.activity, Path("."))
-        factory = DatasetFactory(connections, Path("."))
+            connections = ActivityConnections(connections, self.spec, self.activity, self.base_dir)
+        factory = DatasetFactory(connections, self.base_dir)
         throttle = throttle_for(spec)
         try:
             source = factory.source(self.spec.datasets[spec.source])
@@ -338,8 +349,8 @@ class SlicedCopy:
         report = RunReport(
             run_id=self.run_id,
             activity=self.activity,
-            source=dataset_uri(self.spec.datasets[spec.source], dict(self.spec.connections)),
-            target=dataset_uri(self.spec.datasets[spec.target], dict(self.spec.connections)),
+            source=self._uri(spec.source),
+            target=self._uri(spec.target),
             seconds=time.time() - started if started is not None else 0.0,
         )
         report.add_slices(records)
@@ -369,6 +380,10 @@ class SlicedCopy:
             self._verify(report)
         return report
 
+    def _uri(self, dataset: str) -> str:
+        connections = dict(self.spec.connections)
+        return dataset_uri(self.spec.datasets[dataset], connections, base_dir=str(self.base_dir))
+
     def _verify(self, report: RunReport) -> None:
         missing = [f for f in report.quarantine_files if not Path(f).is_file()]
         if missing:
@@ -380,7 +395,7 @@ class SlicedCopy:
             return
         spec = self._copy
         assert spec is not None
-        factory = DatasetFactory(self.connections, Path("."))
+        factory = DatasetFactory(self.connections, self.base_dir)
         report.verification = verify_copy(
             factory,
             self.spec.datasets[spec.source],

@@ -26,7 +26,9 @@ The group holds ``plan >> slice (mapped) >> finalize``:
   pushes the totals to a Pushgateway when given one, saves the report under the state
   directory and returns it (XCom).
 
-The checkpoint table must be one every worker reaches, hence ``checkpoints_conn_id`` is
+Relative file paths are relative to the DAG file's folder, as for
+:class:`~cassflow.airflow.CassandraCopyOperator`. The checkpoint table must be one every
+worker reaches, hence ``checkpoints_conn_id`` is
 required. Quarantine files are written where the slice ran (``state_dir``); give a shared
 ``state_dir`` to find them all in one place (``verify=True`` needs that).
 """
@@ -110,6 +112,7 @@ class _SlicedCopyTask(BaseOperator):
             group_id=self.group_id,
             dag_run_id=ti.run_id,
             identity=identity_from_context(context, run_id),
+            base_dir=self.dag.folder,
         )
 
 
