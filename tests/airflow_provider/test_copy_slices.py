@@ -412,3 +412,21 @@ def test_the_group_chains_and_maps_its_slices(airflow_home: AirflowHome) -> None
     assert tasks["load.slice"].retries == 3
     assert tasks["load.plan"].pool == tasks["load.slice"].pool == "copies"
     assert tasks["load.finalize"].trigger_rule == "none_failed"
+
+
+def test_the_checkpoint_table_must_be_on_a_shared_cluster(tmp_path: Path) -> None:
+    from cassflow.access._identity import TaskIdentity
+    from cassflow.airflow._sliced_copy import SlicedCopy, SlicedCopySettings
+    from cassflow.copy._model import CopyError
+
+    settings = SlicedCopySettings(
+        source="data/*.csv", target="cassandra://cf_embedded/items",
+        checkpoints_conn_id="cf_embedded",
+    )  # fmt: skip
+    env = connection_env("cf_embedded", conn_type="cassflow", schema="shop")
+    with airflow_connections(env), pytest.raises(CopyError) as caught:
+        SlicedCopy(
+            settings, dag_id="dag", group_id="load", dag_run_id="run-1",
+            identity=TaskIdentity("dag"), base_dir=tmp_path,
+        )  # fmt: skip
+    assert "checkpoints_conn_id: connection 'cf_embedded' names no hosts" in str(caught.value)

@@ -177,8 +177,7 @@ class SlicedCopy:
 
     ``group_id`` names the copy within the DAG (the task group's id); ``dag_run_id`` is
     Airflow's; ``identity`` is the task's, which every session carries; relative file paths
-    are relative to ``base_dir``. Use as a context
-    manager: the connections close at the end.
+    are relative to ``base_dir``. Use as a context manager: the connections close at the end.
     """
 
     def __init__(
@@ -230,6 +229,12 @@ class SlicedCopy:
             "checkpoints_conn_id",
         )
         assert isinstance(store, TableDatasetSpec)
+        if not datasets.connections[store.connection].hosts:
+            raise CopyError(
+                f"checkpoints_conn_id: connection {settings.checkpoints_conn_id!r} names no "
+                "hosts (an embedded dev server, private to each task's process); the "
+                "checkpoint table must be on a cluster that every worker reaches"
+            )
         checkpoints = CheckpointsSpec(connection=store.connection, table=settings.checkpoints_table)
         return copy_pipeline(
             f"{dag_id}.{self.group_id}",
