@@ -108,6 +108,7 @@ def test_record_sensor_false_only_when_absent(bound: str, session: Session) -> N
         ({"id": 1, "seq": 2}, "must be a prefix of (day, seq); got seq"),
         ({"id": "seven"}, "keys['id']: expected an int"),
         ({}, "keys={}: expected a mapping"),
+        ({"id": None}, "keys['id']: a primary key value cannot be null"),
     ],
 )
 def test_record_sensor_refuses_keys_that_are_not_a_key_lookup(
@@ -233,9 +234,22 @@ def test_execute_complete_reads_the_event() -> None:
     assert not isinstance(caught.value, AirflowFailException | AirflowSensorTimeout)
 
 
-def test_bad_max_pending_is_refused_early() -> None:
+def test_bad_max_pending_is_refused(bound: str) -> None:
     with pytest.raises(ValueError, match="max_pending=-1"):
         CassandraCompactionSensor(task_id="c", max_pending=-1)
+    # A template that renders to something else than a count fails the task, not a retry.
+    rendered = CassandraCompactionSensor(
+        task_id="c", cassflow_conn_id="cf_sensor", max_pending="lots"
+    )
+    with pytest.raises(AirflowFailException, match="max_pending='lots': expected a whole"):
+        poke(rendered)
+    counted = CassandraCompactionSensor(task_id="c", cassflow_conn_id="cf_sensor", max_pending="7")
+    try:
+        probe = counted.probe(context())  # type: ignore[arg-type]
+    finally:
+        counted.close()
+    assert probe.details["max_pending"] == 7
+    assert probe.details["nodes"]
 
 
 # --- in real Airflow ---------------------------------------------------------------------

@@ -93,13 +93,11 @@ def table_name(value: Any, parameter: str) -> tuple[str | None, str]:
 
 def _non_negative_int(value: Any, parameter: str) -> int:
     # Templated values arrive as text ("{{ params.max_pending }}" renders to "3").
-    try:
-        number = int(value) if not isinstance(value, bool) else None
-    except (TypeError, ValueError):
-        number = None
-    if number is None or number < 0 or (isinstance(value, float) and value != number):
-        raise SensorArgumentError(f"{parameter}={value!r}: expected a whole number >= 0")
-    return number
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise SensorArgumentError(f"{parameter}={value!r}: expected a whole number >= 0")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,11 +217,12 @@ class RecordCheck:
         values = []
         for (column, value), meta in zip(columns.items(), prepared.column_metadata, strict=True):
             try:
-                values.append(to_cql(meta.type)(value))
+                converted = to_cql(meta.type)(value)
             except ConversionError as exc:
                 raise SensorArgumentError(f"keys[{column!r}]: {exc}") from None
-        if any(v is None for v in values):
-            raise SensorArgumentError("keys: primary key values cannot be null")
+            if converted is None:
+                raise SensorArgumentError(f"keys[{column!r}]: a primary key value cannot be null")
+            values.append(converted)
         found = session.execute(prepared, values).one()
         shown = ", ".join(columns)
         details = {"keyspace": keyspace, "table": table, "columns": list(columns)}
