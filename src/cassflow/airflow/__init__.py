@@ -26,6 +26,7 @@ from cassflow.airflow._provider import get_provider_info
 
 if TYPE_CHECKING:
     from cassflow.airflow._hook import CassflowHook
+    from cassflow.airflow._operators import CassandraCopyOperator, CqlOperator
     from cassflow.airflow._pipeline_dag import dag_from_pipeline
     from cassflow.airflow._sensors import (
         CassandraCompactionSensor,
