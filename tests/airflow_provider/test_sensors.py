@@ -329,7 +329,12 @@ with DAG(
         task_id="schema", cassflow_conn_id="cf_dev", deferrable=True, timeout=30,
     )
     write_a() >> deferred >> write_b() >> rescheduled >> write_c() >> poked >> record
-    record >> table >> schema
+    # Times out in the trigger; soft_fail turns the sensor timeout into a skip.
+    never = CassandraTableSensor(
+        task_id="never", cassflow_conn_id="cf_dev", table="never_created",
+        deferrable=True, poke_interval=0.5, timeout=2, soft_fail=True,
+    )
+    record >> table >> schema >> never
 """
 
 
@@ -389,3 +394,8 @@ def test_sensors_in_airflow_wait_for_compactions_to_drain(
     assert "satisfied: a row of shop.c with these k exists" in output
     assert "satisfied: table shop.c exists" in output
     assert re.search(r"satisfied: 1 live node\(s\) agree on schema", output)
+    # The trigger's deadline: a sensor timeout, which soft_fail makes a skip.
+    assert re.search(
+        r"timed out: table shop\.never_created does not exist yet \(after [2-9]\d* check", output
+    )
+    assert "Skipping due to soft_fail" in output

@@ -165,6 +165,8 @@ class CassflowSensor(BaseSensorOperator):
             )
             return
         if status == "timeout":
+            # Logged as well: with soft_fail, Airflow replaces the exception by a skip.
+            self.log.warning("%s (after %s check(s) by the trigger)", message, event.get("polls"))
             raise AirflowSensorTimeout(f"{type(self).__name__}: {message}")
         if status == "error" and event.get("retryable") is False:
             raise AirflowFailException(f"{type(self).__name__}: {message}")
