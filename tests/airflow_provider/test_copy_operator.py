@@ -12,10 +12,13 @@ import json
 import sqlite3
 import struct
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -322,3 +325,79 @@ def test_assets_of_an_unknown_connection_are_a_parse_error(airflow_home: Airflow
     )
     assert quiet.outlets == []
     assert templated.inlets == templated.outlets == []
+
+
+# --- on_kill -----------------------------------------------------------------------------------
+
+
+def _done_slices(state_dir: Path) -> int:
+    path = state_dir / "checkpoints.sqlite3"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+        try:
+            ((done,),) = db.execute("SELECT count(*) FROM slices WHERE state = 'done'")
+        except sqlite3.OperationalError:  # the store is being created
+            return 0
+    return int(done)
+
+
+def test_on_kill_stops_the_copy_and_the_next_try_resumes(
+    airflow_home: AirflowHome,
+    contact: tuple[list[str], int],
+    session: Session,
+    keyspace: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Airflow calls on_kill() from the task process's SIGTERM handler while execute() runs;
+    # here the test's thread plays that part (a real SIGTERM cannot be timed to the copy).
+    from cassflow.airflow import CassandraCopyOperator
+    from cassflow.airflow._compat import DAG, AirflowException
+
+    session.execute(f"CREATE TABLE {keyspace}.k (id int PRIMARY KEY, v text)")
+    data = tmp_path / "data"
+    data.mkdir()
+    for part in range(10):
+        rows = "".join(f"{part * 20 + i},v{part * 20 + i}\n" for i in range(20))
+        (data / f"part{part}.csv").write_text("id,v\n" + rows, encoding="utf-8")
+    for name, value in cassflow_connection("cf_kill", contact, keyspace).items():
+        monkeypatch.setenv(name, value)
+    state = tmp_path / "state"
+    with DAG("cf_kill", schedule=None):
+        op = CassandraCopyOperator(
+            task_id="copy", source=f"{data}/*.csv", target="cassandra://cf_kill/k",
+            state_dir=str(state),
+            # One slice at a time, 100 rows/s: two seconds for the whole copy.
+            copy_options={"workers": 1, "max_rows_per_second": 100, "processes": 1},
+        )  # fmt: skip
+    ti = SimpleNamespace(
+        dag_id="cf_kill", task_id="copy", run_id="manual_kill", try_number=1, map_index=-1
+    )
+    outcome: dict[str, Any] = {}
+
+    def first_try() -> None:
+        try:
+            op.execute({"ti": ti})  # type: ignore[arg-type]
+        except AirflowException as exc:
+            outcome["error"] = str(exc)
+
+    runner = threading.Thread(target=first_try)
+    runner.start()
+    deadline = time.monotonic() + 30
+    while _done_slices(state) < 1 and runner.is_alive() and time.monotonic() < deadline:
+        threading.Event().wait(0.02)  # polls the checkpoint store for the first done slice
+    op.on_kill()
+    runner.join(30)
+    assert not runner.is_alive()
+    assert "Airflow killed the task" in outcome["error"]
+    assert "resumes checkpoint run" in outcome["error"]
+    done = _done_slices(state)
+    assert 1 <= done < 10
+
+    ti.try_number = 2
+    report = op.execute({"ti": ti})  # type: ignore[arg-type]
+    assert report["resumed_slices"] == done
+    assert report["rows"]["written"] == 200
+    copied = dict(session.execute(f"SELECT id, v FROM {keyspace}.k").all())
+    assert copied == {i: f"v{i}" for i in range(200)}

@@ -12,7 +12,6 @@ through the hook's keyspace-guarded session.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -24,13 +23,15 @@ from cassflow.airflow._compat import (
     BaseOperator,
     Context,
 )
+from cassflow.airflow._copy_run import KillSwitch, failure_message, rendered_options
 from cassflow.airflow._copy_settings import asset_uris, copy_settings, templated
 from cassflow.airflow._cql_script import run_script
 from cassflow.airflow._datasets import Datasets, SpecReader, copy_pipeline
 from cassflow.airflow._hook import CassflowHook, default_state_dir
 from cassflow.airflow._identity import context_run_id, identity_from_context
+from cassflow.copy._report import redact
 from cassflow.errors import CassflowError
-from cassflow.pipeline._run import ActivityOutcome, PipelineRunner
+from cassflow.pipeline._run import PipelineRunner
 from cassflow.pipeline._spec import (
     CheckpointsSpec,
     ConnectionSpec,
@@ -177,12 +178,14 @@ class CassandraCopyOperator(BaseOperator):
         except (CassflowError, ValueError) as exc:
             # Wrong settings or datasets: another try would fail the same way.
             raise AirflowFailException(f"{type(exc).__name__}: {exc}") from None
+        self._kill_switch = KillSwitch()
         runner = PipelineRunner(
             spec,
             base_dir=self.dag.folder,
             state_dir=state_dir,
             run_id=run_id,
             identity=identity_from_context(context, run_id),
+            progress=self._kill_switch.progress,
         )
         self.log.info("copy %s -> %s: checkpoint run %s", *self._ends(spec), run_id)
         report = runner.run()
@@ -190,7 +193,7 @@ class CassandraCopyOperator(BaseOperator):
         if outcome.report is not None:
             self.log.info("%s", outcome.report.summary())
         if not report.ok:
-            raise AirflowException(_failure(outcome, run_id, state_dir))
+            raise AirflowException(failure_message(outcome, run_id, state_dir, spec.checkpoints))
         assert outcome.report is not None  # a done copy has its report
         result: dict[str, Any] = outcome.report.to_json()
         return result
@@ -201,7 +204,7 @@ class CassandraCopyOperator(BaseOperator):
             columns=self.columns,
             schema_drift=self.schema_drift,
             verify=self.verify,
-            copy_options=_rendered_options(self.copy_options),
+            copy_options=rendered_options(self.copy_options),
         )
         datasets = Datasets(read_spec=self._spec_reader())
         source = datasets.dataset(self._with_default_connection(self.source), "source")
@@ -231,51 +234,23 @@ class CassandraCopyOperator(BaseOperator):
     def _ends(spec: PipelineSpec) -> tuple[str, str]:
         def describe(name: str) -> str:
             data = spec.datasets[name].model_dump(exclude_defaults=True, mode="json")
-            return str(data.get("path") or data.get("table") or data.get("url"))
+            return redact(str(data.get("path") or data.get("table") or data.get("url")))
 
         return describe("source"), describe("target")
 
     def on_kill(self) -> None:
-        """Airflow is ending the task (marked failed or cleared, or past its timeout).
+        """Airflow is ending the task (it was marked failed or cleared): stop the copy.
 
-        The copy runs in this process's threads and ends with it: Airflow follows its
-        SIGTERM with a SIGKILL. Nothing is lost: each slice's checkpoint is one committed
-        transaction, so the slices done so far stay done and the next try of this task
-        instance resumes them (a slice cut short is redone; its writes are idempotent), and
-        embedded dev servers, which run in this process, end with it.
+        Every slice stops at its next chunk and no other starts (see
+        :mod:`cassflow.airflow._copy_run`); the runner then closes its connections, which
+        stops embedded dev servers, and ``execute`` fails. The slices done so far stay done:
+        the next try of this task instance resumes them. Past ``execution_timeout`` Airflow
+        raises in ``execute`` first and calls this only afterwards, when the copy has ended.
         """
-        self.log.warning(
-            "killed: the copy stops with this process; the next try of the task resumes it"
-        )
-
-
-def _rendered_options(value: Any) -> dict[str, Any]:
-    """``copy_options`` after rendering: a dict, or a template that rendered to JSON text
-    (a DAG without ``render_template_as_native_obj``)."""
-    if value is None:
-        return {}
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ValueError(
-                f"copy_options: rendered to {value[:80]!r}, not a dict or JSON object"
-            ) from None
-    if not isinstance(value, Mapping):
-        raise ValueError(f"copy_options: expected a dict, not {type(value).__name__}")
-    return dict(value)
-
-
-def _failure(outcome: ActivityOutcome, run_id: str, state_dir: Path) -> str:
-    what = outcome.message or outcome.status
-    report = outcome.report
-    done = ""
-    if report is not None:
-        done = f" ({report.slices.get('done', 0)} of {sum(report.slices.values())} slices done)"
-    return (
-        f"copy {outcome.name} failed{done}: {what}. The task's next try (or clearing the task) "
-        f"resumes checkpoint run {run_id} from {state_dir}: done slices are skipped"
-    )
+        switch = getattr(self, "_kill_switch", None)
+        if switch is not None:
+            switch.kill()
+            self.log.warning("killed: the copy stops at each slice's next chunk")
 
 
 class CqlOperator(BaseOperator):
