@@ -4,6 +4,7 @@ by Airflow alone, the other slices not redone."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -19,6 +20,7 @@ import pytest
 from airflow_env import AirflowHome, DagRunResult, cassflow_connection, connection_env
 from cassandra.cluster import Session
 
+from cassflow.copy._cassandra import CassandraSink
 from clusters import connect, scratch_keyspace
 
 FILES = 6
@@ -239,12 +241,14 @@ def test_a_slice_failing_its_first_try_is_retried_by_airflow_alone(
             with scratch_keyspace(session) as keyspace:
                 columns = "id int PRIMARY KEY, name text, qty int"
                 session.execute(f"CREATE TABLE {keyspace}.retried_items ({columns})")
-                # Each slice's 5 rows go in one batch; the sink tries a request 5 times, and the
-                # engine (slice_attempts=1) does not redo the slice: the first slice to write
-                # fails its task's first try, and only that one.
+                # Each slice's rows go in one batch (one request); the sink tries a request
+                # `tries` times, and the engine (slice_attempts=1) does not redo the slice. The
+                # tasks of `dags test` run one at a time, so the first slice to write fails its
+                # task's first try, and only that slice and try.
+                tries = inspect.signature(CassandraSink).parameters["request_attempts"].default
                 rule = server.faults.add(
                     {"fault": "write_timeout", "statement": r"insert into\s+\S*retried_items",
-                     "count": 5}
+                     "count": tries}
                 )  # fmt: skip
                 write_dag(
                     dag_folder, dag_id, tmp_path / "data", keyspace, "retried_items",
@@ -253,7 +257,7 @@ def test_a_slice_failing_its_first_try_is_retried_by_airflow_alone(
                 env = cassflow_connection(dag_id, ([server.host], server.port), keyspace)
                 result = airflow_home.dags_test(dag_id, env=env)
                 check_retried_run(result, airflow_home, dag_id, session, keyspace, expected)
-                assert server.faults.fired(rule) == 5
+                assert server.faults.fired(rule) == tries
         finally:
             cluster.shutdown()
 
