@@ -341,9 +341,9 @@ with DAG(
 @pytest.fixture
 def compacting_server() -> Iterator[DevServer]:
     """A dev server whose writes queue compactions that drain in a few seconds: 100 rows
-    queue about five, run one at a time for 0.8 s each."""
+    queue about four, run one at a time for a second each."""
     simulator = CompactionSimulator(
-        flush_cells=20, seconds_per_compaction=0.8, concurrent_compactors=1
+        flush_cells=20, seconds_per_compaction=1.0, concurrent_compactors=1
     )
     with DevServer(compaction=simulator) as server:
         yield server
