@@ -315,6 +315,12 @@ def test_assets_of_an_unknown_connection_are_a_parse_error(airflow_home: Airflow
         CassandraCopyOperator(
             task_id="t", source="/in/a.csv", target="cassandra://no_such_conn/ks.t"
         )
+    # A table dataset dict without "connection" is on cassflow_conn_id.
+    with pytest.raises(ValueError, match=r"other_missing_conn.*declare_assets=False"):
+        CassandraCopyOperator(
+            task_id="t", source={"table": "orders"}, target="/out/",
+            cassflow_conn_id="other_missing_conn",
+        )  # fmt: skip
     # Without assets nothing is looked up until the task runs; templated ends are not declared.
     quiet = CassandraCopyOperator(
         task_id="t", source="/in/a.csv", target="cassandra://no_such_conn/ks.t",
@@ -401,3 +407,58 @@ def test_on_kill_stops_the_copy_and_the_next_try_resumes(
     assert report["rows"]["written"] == 200
     copied = dict(session.execute(f"SELECT id, v FROM {keyspace}.k").all())
     assert copied == {i: f"v{i}" for i in range(200)}
+
+
+# --- an embedded dev server (a connection without hosts) ---------------------------------------
+
+
+def _dev_server_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "cassflow-dev" and t.is_alive())
+
+
+def test_embedded_dev_server_connections_are_closed_after_each_task(
+    airflow_home: AirflowHome, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Three tasks in turn on one embedded dev server's data (kept under the state directory):
+    # each must stop its server when it ends, or the next could not open the data, and
+    # nothing would be left running in the worker.
+    from cassflow.airflow import CassandraCopyOperator, CqlOperator
+    from cassflow.airflow._compat import DAG
+
+    monkeypatch.setenv("CASSFLOW_STATE_DIR", str(tmp_path / "state"))
+    for name, value in connection_env("cf_emb", conn_type="cassflow", schema="emb").items():
+        monkeypatch.setenv(name, value)
+    (tmp_path / "in.csv").write_text("id,v\n1,one\n2,two\n3,three\n", encoding="utf-8")
+    running = _dev_server_threads()
+    with DAG("cf_emb", schedule=None):
+        schema = CqlOperator(
+            task_id="schema", cassflow_conn_id="cf_emb",
+            sql="CREATE KEYSPACE IF NOT EXISTS emb WITH replication = "
+                "{'class': 'SimpleStrategy', 'replication_factor': 1};"
+                "CREATE TABLE IF NOT EXISTS emb.t (id int PRIMARY KEY, v text);",
+        )  # fmt: skip
+        load = CassandraCopyOperator(
+            task_id="load", source=str(tmp_path / "in.csv"), target="cassandra://cf_emb/t"
+        )
+        export = CassandraCopyOperator(
+            task_id="export", source="cassandra://cf_emb/t", target=str(tmp_path / "out.jsonl")
+        )
+    assert [a.uri for a in load.outlets] == ["cassandra://embedded-cf_emb:9042/emb/t"]
+    for task in (schema, load, export):
+        ti = SimpleNamespace(
+            dag_id="cf_emb", task_id=task.task_id, run_id="manual_emb", try_number=1, map_index=-1
+        )
+        task.execute({"ti": ti})
+        assert _dev_server_threads() == running, f"{task.task_id} left its dev server running"
+    parts = sorted(p for p in (tmp_path / "out.jsonl").rglob("*") if p.is_file())
+    exported = [json.loads(line) for p in parts for line in p.read_text().splitlines()]
+    assert sorted((r["id"], r["v"]) for r in exported) == [(1, "one"), (2, "two"), (3, "three")]
+
+
+def test_copy_options_rendered_as_json_text_are_read() -> None:
+    from cassflow.airflow._copy_run import rendered_options
+
+    assert rendered_options('{"workers": 3}') == {"workers": 3}
+    assert rendered_options(None) == {}
+    with pytest.raises(ValueError, match="copy_options: rendered to 'workers=3'"):
+        rendered_options("workers=3")
