@@ -38,7 +38,9 @@ def dag_from_pipeline(
     """An Airflow DAG that runs the pipeline file ``path``, one task per activity.
 
     :param path: the pipeline file (read now, to build the tasks; again by each task when it
-        runs). Relative paths inside it are relative to its folder.
+        runs). Relative paths inside it are relative to its folder; a relative ``path`` itself
+        is relative to the current directory, which Airflow does not fix: write
+        ``Path(__file__).parent / "pipeline.yaml"`` for a file beside the DAG file.
     :param dag_id: the DAG's id (default: the pipeline's ``name``).
     :param state_dir: checkpoints, quarantine, reports and embedded dev servers' data (default:
         ``$CASSFLOW_STATE_DIR``, else ``$AIRFLOW_HOME/cassflow``).
