@@ -142,9 +142,9 @@ class CassandraCopyOperator(BaseOperator):
         except Exception as exc:
             raise ValueError(
                 f"{type(self).__name__} {self.task_id!r}: cannot name its assets: "
-                f"{type(exc).__name__}: {exc}. Fix the connection (the asset of a Cassandra "
-                "table needs its Airflow connection's host and port when the DAG is parsed), "
-                "or pass declare_assets=False"
+                f"{type(exc).__name__}: {exc}. Fix the source or target, or its Airflow "
+                "connection (a Cassandra table's asset needs the connection's host and port "
+                "when the DAG is parsed), or pass declare_assets=False"
             ) from None
         self.inlets = [*self.inlets, Asset(inlet)]
         self.outlets = [*self.outlets, Asset(outlet)]
