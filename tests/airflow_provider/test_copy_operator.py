@@ -454,6 +454,14 @@ def test_embedded_dev_server_connections_are_closed_after_each_task(
     exported = [json.loads(line) for p in parts for line in p.read_text().splitlines()]
     assert sorted((r["id"], r["v"]) for r in exported) == [(1, "one"), (2, "two"), (3, "three")]
 
+    # The load cleared after it succeeded (its next try): it copies again, not "already done".
+    ti = SimpleNamespace(
+        dag_id="cf_emb", task_id="load", run_id="manual_emb", try_number=2, map_index=-1
+    )
+    again = load.execute({"ti": ti})
+    assert again["rows"]["written"] == 3
+    assert ".r2/" in again["run_id"]
+
 
 def test_copy_options_rendered_as_json_text_are_read() -> None:
     from cassflow.airflow._copy_run import rendered_options

@@ -362,6 +362,25 @@ def test_a_rerun_plans_only_the_slices_left_and_finalize_needs_them_all(
     rows = session.execute(f"SELECT id, name, qty FROM {keyspace}.items")
     assert {r[0]: tuple(r) for r in rows} == expected
 
+    # The group cleared after it succeeded: it copies again, under the run's next generation.
+    session.execute(f"TRUNCATE {keyspace}.items")
+    with airflow_connections(cassflow_connection("cf_steps", contact, keyspace)):
+        with step("load.plan") as cleared:
+            redo = cleared.plan()
+            assert cleared.run_id == f"{plan.run_id}.r2"
+        assert len(redo) == FILES
+        for index, slice_id in enumerate(redo):
+            with step("load.slice", index) as worker:
+                assert worker.run_slice(slice_id).status == "done"
+                assert worker.run_id == f"{plan.run_id}.r2"
+        with step("load.finalize") as final_again:
+            second = final_again.finalize([], None)
+    assert second.ok, second.failure
+    assert second.run_id == f"{plan.run_id}.r2"
+    assert second.counts.written == FILES * ROWS
+    rows = session.execute(f"SELECT id, name, qty FROM {keyspace}.items")
+    assert {r[0]: tuple(r) for r in rows} == expected
+
 
 @pytest.mark.parametrize(
     ("settings", "named"),

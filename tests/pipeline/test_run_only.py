@@ -95,3 +95,47 @@ def test_the_given_identity_is_the_runs(
     assert report.ok, report.summary()
     # "create: statement 1 of 1" was logged while the activity ran, under its identity.
     assert identity.for_activity("create") in recorder.seen
+
+
+def test_rerun_done_runs_a_finished_run_again_and_resumes_an_unfinished_one(
+    session: Session, keyspace: str, contact: tuple[list[str], int], tmp_path: Path
+) -> None:
+    spec = _spec(contact, keyspace)
+    state = tmp_path / "state"
+
+    def run(*only: str) -> str:
+        report = PipelineRunner(
+            spec, state_dir=state, run_id="task", only=list(only), rerun_done=True
+        ).run()
+        assert report.ok, report.summary()
+        assert [a.status for a in report.activities] == ["done"] * len(only)
+        return report.run_id
+
+    # Two tasks of one DAG run share the run id: the second is not a rerun of the first.
+    assert run("create") == "task"
+    assert run("fill") == "task"
+    # "fill" cleared after it succeeded: it runs again (the row comes back), as generation 2.
+    session.execute(f"DELETE FROM {keyspace}.t WHERE id = 1")
+    assert run("fill") == "task.r2"
+    assert [tuple(r) for r in session.execute(f"SELECT id, v FROM {keyspace}.t")] == [(1, "one")]
+    # Without rerun_done the finished run is only found done.
+    again = PipelineRunner(spec, state_dir=state, run_id="task.r2", only=["fill"]).run()
+    assert [a.status for a in again.activities] == ["already_done"]
+
+
+def test_rerun_done_resumes_a_failed_run(
+    session: Session, keyspace: str, contact: tuple[list[str], int], tmp_path: Path
+) -> None:
+    spec = _spec(contact, keyspace)
+    state = tmp_path / "state"
+    # "fill" before its table exists fails: its retry must resume the same run, not a new one.
+    failed = PipelineRunner(
+        spec, state_dir=state, run_id="task", only=["fill"], rerun_done=True
+    ).run()
+    assert [a.status for a in failed.activities] == ["failed"]
+    PipelineRunner(spec, state_dir=state, run_id="other", only=["create"]).run()
+    retried = PipelineRunner(
+        spec, state_dir=state, run_id="task", only=["fill"], rerun_done=True
+    ).run()
+    assert retried.run_id == "task"
+    assert [a.status for a in retried.activities] == ["done"]

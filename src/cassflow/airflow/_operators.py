@@ -186,9 +186,12 @@ class CassandraCopyOperator(BaseOperator):
             run_id=run_id,
             identity=identity_from_context(context, run_id),
             progress=self._kill_switch.progress,
+            # A retry resumes the run; a task cleared after it succeeded copies again.
+            rerun_done=True,
         )
         self.log.info("copy %s -> %s: checkpoint run %s", *self._ends(spec), run_id)
         report = runner.run()
+        run_id = report.run_id
         (outcome,) = report.activities
         if outcome.report is not None:
             self.log.info("%s", outcome.report.summary())

@@ -74,6 +74,9 @@ class PipelineActivityOperator(BaseOperator):
             run_id=run_id,
             identity=identity,
             only=[self.activity],
+            # A retry resumes the DAG run's pipeline run; a task cleared after it succeeded
+            # runs its activity again (under the run id's next generation).
+            rerun_done=True,
         )
         log.info(
             "pipeline %s, activity %s, run %s (state in %s)",

@@ -43,7 +43,7 @@ from cassflow.airflow._assets import dataset_uri
 from cassflow.airflow._datasets import Datasets, copy_pipeline, pipeline_name
 from cassflow.airflow._hook import CassflowHook, default_state_dir
 from cassflow.airflow._identity import checkpoint_run_id
-from cassflow.copy._checkpoint import CheckpointError, SliceState
+from cassflow.copy._checkpoint import CheckpointError, SliceState, finished, generations
 from cassflow.copy._checkpoint_cassandra import CassandraCheckpointStore
 from cassflow.copy._model import CopyError
 from cassflow.copy._quarantine import Quarantine
@@ -196,7 +196,10 @@ class SlicedCopy:
         self.group_id = group_id
         self.identity = identity
         #: One checkpoint run per (DAG, group, DAG run): shared by every mapped instance.
-        self.run_id = checkpoint_run_id(dag_id, group_id, dag_run_id)
+        self.base_run_id = checkpoint_run_id(dag_id, group_id, dag_run_id)
+        #: The generation of it this copy works on (see :meth:`store`): the base run id, or,
+        #: after the group was cleared once it had finished, ``<base>.r2``, ``.r3``, ...
+        self.run_id = self.base_run_id
         self.state_dir = (
             Path(settings.state_dir) if settings.state_dir is not None else default_state_dir()
         )
@@ -210,7 +213,6 @@ class SlicedCopy:
             application_name=identity.application_name,
             identity=identity,
         )
-        self.quarantine = Quarantine(self.state_dir / "quarantine", self.run_id)
 
     # --- building ------------------------------------------------------------------------
 
@@ -257,18 +259,29 @@ class SlicedCopy:
             return {**value, "connection": conn_id}
         return value
 
+    @property
+    def quarantine(self) -> Quarantine:
+        """Where this run's bad records go (one file per slice)."""
+        return Quarantine(self.state_dir / "quarantine", self.run_id)
+
     def store(self, *, create: bool = False) -> CassandraCheckpointStore:
         """The shared checkpoint table (created by the plan task only: concurrent CREATE
-        TABLE of one table from several workers is unsafe before Cassandra 5.0)."""
+        TABLE of one table from several workers is unsafe before Cassandra 5.0); sets
+        :attr:`run_id` to the latest generation of the base run id, or, for the plan task
+        (``create``), to the next one when the latest has finished: a retry resumes, a group
+        cleared after it succeeded copies again."""
         checkpoints = self.spec.checkpoints
         assert checkpoints is not None
         keyspace = self.spec.connections[checkpoints.connection].keyspace
         # cassflow's own bookkeeping, not the copy's data: not keyspace-guarded.
         session = self.connections.get(checkpoints.connection).unguarded_session()
         try:
-            return CassandraCheckpointStore(session, keyspace, checkpoints.table, create=create)
+            store = CassandraCheckpointStore(session, keyspace, checkpoints.table, create=create)
         except CheckpointError as exc:
             raise CopyError(f"checkpoints_conn_id: {exc}") from exc
+        latest, again = generations(store, self.base_run_id)
+        self.run_id = again if create and finished(store, latest) else latest
+        return store
 
     def _run(self, store: CassandraCheckpointStore, only: Iterable[str]) -> RunReport:
         """``CopyRun.execute(only=...)`` with the activity's source, sink and options."""

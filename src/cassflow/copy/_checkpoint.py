@@ -127,6 +127,34 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
 
 
+def generations(store: CheckpointStore, run_id: str) -> tuple[str, str]:
+    """(the latest recorded generation of ``run_id``, the next one): a run id run again after
+    it finished is run as ``<run id>.r2``, then ``.r3``, ... (the first generation is
+    ``run_id`` itself, recorded or not)."""
+    latest, number = run_id, 2
+    while recorded(store, f"{run_id}.r{number}"):
+        latest, number = f"{run_id}.r{number}", number + 1
+    return latest, f"{run_id}.r{number}"
+
+
+def recorded(store: CheckpointStore, run_id: str) -> bool:
+    """Whether ``store`` holds a run (or an activity of one) under ``run_id``."""
+    try:
+        store.slices(run_id)
+    except CheckpointError:
+        return False
+    return True
+
+
+def finished(store: CheckpointStore, run_id: str) -> bool:
+    """Whether every slice of ``run_id`` is DONE (False for a run not recorded)."""
+    try:
+        slices = store.slices(run_id)
+    except CheckpointError:
+        return False
+    return bool(slices) and all(s.state is SliceState.DONE for s in slices)
+
+
 class CheckpointStore(Protocol):
     """What the copy engine needs from a checkpoint store."""
 

@@ -27,6 +27,8 @@ from cassflow.copy._checkpoint import (
     SliceCounts,
     SliceState,
     SqliteCheckpointStore,
+    finished,
+    generations,
     new_run_id,
 )
 from cassflow.copy._checkpoint_cassandra import CassandraCheckpointStore
@@ -171,11 +173,18 @@ class PipelineRunner:
         progress: ProgressFactory | None = None,
         identity: TaskIdentity | None = None,
         only: Collection[str] | None = None,
+        rerun_done: bool = False,
     ) -> None:
         """``identity`` is the run's (default: from the environment, Airflow's task if any);
         ``only`` names the activities to run (default: all): the others are neither run nor
         reported, and their outcome does not hold these back (Airflow runs each activity of a
-        pipeline DAG as a task of its own, and orders them itself)."""
+        pipeline DAG as a task of its own, and orders them itself).
+
+        ``rerun_done``: when every activity to run has already finished under ``run_id``, run
+        them again under the run id's next generation (``<run id>.r2``, ``.r3``, ...) instead
+        of finding them done; an unfinished generation is resumed. An Airflow task keeps one
+        run id for all its tries, so that a retry resumes; a task cleared after it succeeded
+        runs again, and this is what makes it copy again rather than report "already done"."""
         if resume and run_id is None:
             raise CopyError("resuming needs the id of the run to resume")
         self.spec = spec
@@ -187,6 +196,7 @@ class PipelineRunner:
         self.progress = progress
         self.identity = identity
         self.only = None if only is None else set(only)
+        self.rerun_done = rerun_done
         unknown = sorted((self.only or set()) - {a.name for a in spec.activities})
         if unknown:
             raise CopyError(f"pipeline {spec.name} has no activity {', '.join(unknown)}")
@@ -209,6 +219,8 @@ class PipelineRunner:
         )
         try:
             store = self._store(connections)
+            if self.rerun_done:
+                self.run_id = self._generation(store)
         except BaseException:
             connections.close()
             raise
@@ -258,6 +270,20 @@ class PipelineRunner:
         except CheckpointError as exc:
             raise CopyError(f"checkpoints: {exc}") from exc
 
+    def _generation(self, store: CheckpointStore) -> str:
+        """The run id to run under with ``rerun_done``: the latest generation of ``run_id``,
+        or the next one when the latest has finished every activity to run."""
+        latest, again = generations(store, self.run_id)
+        selected = [
+            a
+            for a in self.spec.activities
+            if (self.only is None or a.name in self.only) and a.wait is None
+        ]
+        if not selected or not all(finished(store, f"{latest}/{a.name}") for a in selected):
+            return latest
+        log.info("run %s finished its activities already: running them again as %s", latest, again)
+        return again
+
     def _begin(self, store: CheckpointStore) -> None:
         plan = [("pipeline", {"name": self.spec.name})]
         if self.resume:
@@ -278,7 +304,9 @@ class PipelineRunner:
     def _save(self, report: PipelineReport) -> None:
         directory = self.state_dir / "reports"
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{self.run_id}.json"
+        # The tasks of a pipeline DAG share a run id: each task's activities get a file.
+        part = "" if self.only is None else "." + "+".join(sorted(self.only))
+        path = directory / f"{self.run_id}{part}.json"
         path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
 
     def _activity(
