@@ -386,8 +386,8 @@ def test_a_rerun_plans_only_the_slices_left_and_finalize_needs_them_all(
     ("settings", "named"),
     [
         ({"checkpoints_conn_id": ""}, "checkpoints_conn_id"),
-        ({"copy_options": {"slice_atempts": 1}}, "copy_options.slice_atempts"),
-        ({"copy_options": {"max_errors": 5}}, "max_errors must be given as a parameter"),
+        ({"copy_options": {"slice_atempts": 1}}, "unknown key(s) slice_atempts"),
+        ({"copy_options": {"max_errors": 5}}, "max_errors: a parameter of its own"),
         ({"copy_options": {"processes": 4}}, "processes does not apply"),
         ({"max_errors": "lots"}, "max_errors"),
         ({"splits": 0}, "splits"),

@@ -52,31 +52,42 @@ def copy_settings(
     schema_drift: str,
     verify: bool,
     copy_options: Mapping[str, Any] | None,
+    own: Mapping[str, Any] | None = None,
+    refused: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The copy activity's settings, checked as far as they are known (templated values are
-    checked when the task runs); errors name the operator's parameter."""
+    checked when the task runs); errors name the operator's parameter. ``own`` holds more
+    settings the operator takes as parameters of their own (None: not given); ``refused``
+    names ``copy_options`` keys the operator cannot use, with the reason."""
+    own = {k: v for k, v in (own or {}).items() if v is not None}
     options = dict(copy_options or {})
-    unknown = sorted(set(options) - COPY_OPTIONS)
+    for name, reason in (refused or {}).items():
+        if name in options:
+            raise CopySettingsError(f"copy_options: {name} does not apply: {reason}")
+    parameters = OWN_PARAMETERS | set(own)
+    unknown = sorted(set(options) - (COPY_OPTIONS - parameters))
     if unknown:
-        own = [name for name in unknown if name in OWN_PARAMETERS]
-        hint = f" ({', '.join(own)}: a parameter of its own)" if own else ""
+        mine = [name for name in unknown if name in parameters]
+        hint = f" ({', '.join(mine)}: a parameter of its own)" if mine else ""
         raise CopySettingsError(
             f"copy_options: unknown key(s) {', '.join(unknown)}{hint}; expected some of "
-            f"{', '.join(sorted(COPY_OPTIONS))}"
+            f"{', '.join(sorted(COPY_OPTIONS - parameters))}"
         )
     settings: dict[str, Any] = {
         "max_errors": max_errors,
         "columns": dict(columns) if columns is not None else None,
         "schema_drift": schema_drift,
         "verify": verify,
+        **own,
         **options,
     }
-    check(settings)
+    check(settings, parameters)
     return settings
 
 
-def check(settings: Mapping[str, Any]) -> None:
-    """Validate ``settings`` (its untemplated values) as a copy activity's."""
+def check(settings: Mapping[str, Any], parameters: frozenset[str] = OWN_PARAMETERS) -> None:
+    """Validate ``settings`` (its untemplated values) as a copy activity's; ``parameters``
+    are the settings that are operator parameters of their own (the rest is copy_options)."""
     known = {k: v for k, v in settings.items() if not templated(v)}
     try:
         CopySpec.model_validate({**known, "from": "source", "to": "target"})
@@ -84,7 +95,7 @@ def check(settings: Mapping[str, Any]) -> None:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
             field = str(error["loc"][0]) if error["loc"] else "copy"
-            where = field if field in OWN_PARAMETERS else f"copy_options[{field!r}]"
+            where = field if field in parameters else f"copy_options[{field!r}]"
             problems.append(f"{where}: {error['msg']}")
         raise CopySettingsError("; ".join(problems)) from None
 

@@ -36,10 +36,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from cassflow.access._identity import TaskIdentity
 from cassflow.airflow._assets import dataset_uri
+from cassflow.airflow._copy_settings import copy_settings as shared_copy_settings
 from cassflow.airflow._datasets import Datasets, copy_pipeline, pipeline_name
 from cassflow.airflow._hook import CassflowHook, default_state_dir
 from cassflow.airflow._identity import checkpoint_run_id
@@ -56,17 +55,12 @@ from cassflow.pipeline._run import copy_options, throttle_for
 from cassflow.pipeline._spec import (
     CheckpointsSpec,
     ConnectionSpec,
-    CopySpec,
     PipelineSpec,
     TableDatasetSpec,
 )
 from cassflow.pipeline._verify import verify_copy
 
 log = logging.getLogger(__name__)
-
-#: The copy settings the task group takes as parameters of its own (the rest come through
-#: ``copy_options``).
-_OWN = ("splits", "columns", "max_errors", "schema_drift", "verify")
 
 
 def copy_settings(
@@ -80,44 +74,19 @@ def copy_settings(
 ) -> dict[str, Any]:
     """The copy activity's settings (a pipeline file's ``copy:`` block), checked now, so that
     a typo fails the DAG file's import with the setting's name instead of a task later."""
-    options = dict(copy_options or {})
-    pointless = sorted(set(options) & {"workers", "processes"})
-    if pointless:
-        raise ValueError(
-            f"copy_options: {', '.join(pointless)} does not apply: each mapped task runs one "
-            "slice; spread the copy with splits and Airflow's parallelism and pools instead"
-        )
-    twice = sorted(set(options) & {*_OWN, "from", "to", "source", "target"})
-    if twice:
-        raise ValueError(
-            f"copy_options: {', '.join(twice)} must be given as a parameter of its own "
-            "(or is the source/target), not in copy_options"
-        )
-    settings: dict[str, Any] = {
-        **options,
-        "max_errors": max_errors,
-        "schema_drift": schema_drift,
-        "verify": verify,
-    }
-    if splits is not None:
-        settings["splits"] = splits
-    if columns is not None:
-        settings["columns"] = dict(columns)
-    try:
-        CopySpec.model_validate({**settings, "from": "source", "to": "target"})
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{_parameter(error['loc'])}: {error['msg']}"
-            for error in exc.errors(include_input=False, include_url=False)
-        )
-        raise ValueError(problems) from None
-    return settings
-
-
-def _parameter(loc: tuple[int | str, ...]) -> str:
-    head = str(loc[0]) if loc else "copy"
-    where = head if head in _OWN else f"copy_options.{head}"
-    return ".".join([where, *(str(p) for p in loc[1:])])
+    one_slice = (
+        "each mapped task runs one slice; spread the copy with splits and Airflow's "
+        "parallelism and pools instead"
+    )
+    return shared_copy_settings(
+        max_errors=max_errors,
+        columns=columns,
+        schema_drift=schema_drift,
+        verify=verify,
+        copy_options=copy_options,
+        own={"splits": splits},
+        refused={"workers": one_slice, "processes": one_slice},
+    )
 
 
 @dataclass(frozen=True, slots=True)
