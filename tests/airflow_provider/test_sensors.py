@@ -341,9 +341,10 @@ with DAG(
 @pytest.fixture
 def compacting_server() -> Iterator[DevServer]:
     """A dev server whose writes queue compactions that drain in a few seconds: 100 rows
-    queue about four, run one at a time for a second each."""
+    queue about four, run one at a time for two seconds each (the margin a slow machine needs
+    between a write task's end and its sensor's first look)."""
     simulator = CompactionSimulator(
-        flush_cells=20, seconds_per_compaction=1.0, concurrent_compactors=1
+        flush_cells=20, seconds_per_compaction=2.0, concurrent_compactors=1
     )
     with DevServer(compaction=simulator) as server:
         yield server
