@@ -71,6 +71,10 @@ class Check(Protocol):
     def __call__(self, hook: CassflowHook) -> Probe:
         """Look once (blocking)."""
 
+    def reads(self) -> list[str]:
+        """Statements standing for what the check reads outside the system tables (a dynamic
+        connection's lease is issued with just their grants)."""
+
 
 def cql_name(text: str) -> str:
     """A CQL name as Cassandra stores it: unquoted names in lower case, quoted ones exact."""
@@ -109,6 +113,10 @@ class CompactionCheck:
     table: str | None
     max_pending: Any
 
+    def reads(self) -> list[str]:
+        """Nothing but system tables."""
+        return []
+
     def __call__(self, hook: CassflowHook) -> Probe:
         limit = _non_negative_int(self.max_pending, "max_pending")
         keyspace = hook.connection_spec().keyspace
@@ -134,6 +142,10 @@ class SchemaAgreementCheck:
     node's ``system.local`` and its ``system.peers_v2`` (``system.peers`` before Cassandra 4),
     counting peers the driver does not know to be down.
     """
+
+    def reads(self) -> list[str]:
+        """Nothing but system tables."""
+        return []
 
     def __call__(self, hook: CassflowHook) -> Probe:
         session = hook.get_session()
@@ -183,6 +195,10 @@ class TableCheck:
 
     table: str
 
+    def reads(self) -> list[str]:
+        """Nothing but system tables."""
+        return []
+
     def __call__(self, hook: CassflowHook) -> Probe:
         qualified, table = table_name(self.table, "table")
         keyspace = qualified or hook.connection_spec().keyspace
@@ -202,6 +218,16 @@ class RecordCheck:
 
     table: str
     keys: Any
+
+    def reads(self) -> list[str]:
+        """A read of the table."""
+        keyspace, table = table_name(self.table, "table")
+        qualified = (
+            protect_name(table)
+            if keyspace is None
+            else (f"{protect_name(keyspace)}.{protect_name(table)}")
+        )
+        return [f"SELECT * FROM {qualified}"]
 
     def __call__(self, hook: CassflowHook) -> Probe:
         qualified, table = table_name(self.table, "table")

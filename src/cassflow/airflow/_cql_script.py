@@ -69,12 +69,14 @@ def _complete_before_error(text: str) -> int:
 
 
 def run_script(pieces: Sequence[str], hook: CassflowHook, log: Any) -> int:
-    """Parse, guard-check and run the statements of ``pieces`` on ``hook``'s session; the
-    number of statements run. Errors a retry cannot cure raise AirflowFailException."""
+    """Parse, guard-check and run the statements of ``pieces`` on ``hook``'s session (a lease's
+    with just their grants when the connection has dynamic credentials); the number of
+    statements run. Errors a retry cannot cure raise AirflowFailException."""
     try:
         statements = parse_script(pieces)
     except CqlScriptError as exc:
         raise AirflowFailException(str(exc)) from None
+    hook.lease_statements = statements  # before the hook's first connection
     session = hook.get_session()
     keyspace = session.keyspace
     if isinstance(session, GuardedSession):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ from cassandra.cluster import Session
 from cassflow.access._identity import TaskIdentity, current_identity
 from cassflow.airflow._compat import BaseHook
 from cassflow.airflow._connection import ConnectionFieldError, connection_spec
+from cassflow.airflow._datasets import pipeline_name
 from cassflow.airflow._provider import CONN_FIELDS, CONN_TYPE, UI_FIELD_BEHAVIOUR
+from cassflow.airflow._task_leases import lease_connections
 from cassflow.copy._connect import CassandraConnection
 from cassflow.pipeline._build import Connections
 from cassflow.pipeline._loader import load_connections
@@ -52,6 +55,10 @@ class CassflowHook(BaseHook):
     :param pipeline_file: read the connection called ``cassflow_conn_id`` from this cassflow
         pipeline (or connections) file instead of Airflow's connections: the tasks of
         :func:`~cassflow.airflow.dag_from_pipeline` use the file's own connections.
+    :param lease_statements: the statements the task will run. On a connection with dynamic
+        credentials (``"dynamic_credentials": true``) the hook logs in as a role issued for the
+        task alone, with exactly the grants these statements need (none given: a role that can
+        log in and read the system tables, for sensors), dropped by :meth:`close`.
     """
 
     conn_name_attr = "cassflow_conn_id"
@@ -67,8 +74,11 @@ class CassflowHook(BaseHook):
         identity: TaskIdentity | None = None,
         state_dir: str | os.PathLike[str] | None = None,
         pipeline_file: str | os.PathLike[str] | None = None,
+        lease_statements: Sequence[str] | None = None,
     ) -> None:
         super().__init__()
+        self.lease_statements = None if lease_statements is None else list(lease_statements)
+        self._broker: Connections | None = None
         self.pipeline_file = None if pipeline_file is None else str(pipeline_file)
         self.cassflow_conn_id = cassflow_conn_id
         self.keyspace = keyspace
@@ -114,7 +124,9 @@ class CassflowHook(BaseHook):
             update["data_dir"] = str(self.state_dir / "dev" / self.cassflow_conn_id)
         return spec.model_copy(update=update)
 
-    def _identity(self) -> TaskIdentity:
+    def task_identity(self) -> TaskIdentity:
+        """The identity the hook's sessions carry: the one given, else the current one, else
+        the ``AIRFLOW_CTX_*`` variables of the task's process."""
         return (
             self.identity
             or current_identity()
@@ -122,32 +134,40 @@ class CassflowHook(BaseHook):
         )
 
     def get_conn(self) -> CassandraConnection:
-        """The cassflow connection (opened on first use; one per hook)."""
+        """The cassflow connection (opened on first use; one per hook): a dynamic connection's
+        is a lease's, issued for this task (see ``lease_statements``)."""
+        name = pipeline_name(self.cassflow_conn_id)
         if self._connections is None:
-            identity = self._identity()
-            self._connections = Connections(
-                {self.cassflow_conn_id: self.connection_spec()},
+            identity = self.task_identity()
+            spec = self.connection_spec()
+            connections = Connections(
+                {name: spec},
                 state_dir=self.state_dir,
                 application_name=identity.application_name,
                 identity=identity,
             )
-        return self._connections.get(self.cassflow_conn_id)
+            if spec.auth is not None and spec.auth.dynamic:
+                self._broker = connections
+                connections = lease_connections(
+                    connections, name, identity, self.lease_statements or []
+                )
+            self._connections = connections
+        return self._connections.get(name)
 
     def get_session(self) -> Session:
         """A driver session that refuses statements outside the connection's keyspace (and its
         ``read_keyspaces`` for reads); unqualified names are in that keyspace once it exists."""
-        connection = self.get_conn()
-        session: Session = connection.session()
-        keyspace = self.connection_spec().keyspace
-        if session.keyspace != keyspace and keyspace in connection.cluster.metadata.keyspaces:
-            session.set_keyspace(keyspace)
-        return session
+        return bound_session(self.get_conn(), self.connection_spec().keyspace)
 
     def close(self) -> None:
-        """Close the connection (and stop an embedded dev server) if one was opened."""
+        """Close the connection (and stop an embedded dev server) if one was opened; drop the
+        task's lease, if it had one."""
         if self._connections is not None:
-            self._connections.close()
+            self._connections.close()  # a lease's: drops its role, with the broker's session
             self._connections = None
+        if self._broker is not None:
+            self._broker.close()
+            self._broker = None
 
     def test_connection(self) -> tuple[bool, str]:
         """Connect and ask the cluster for its version: (ok, what happened)."""
@@ -191,3 +211,11 @@ class CassflowHook(BaseHook):
             else:
                 widgets[name] = wtforms.StringField(label, description=description, widget=widget())
         return widgets
+
+
+def bound_session(connection: CassandraConnection, keyspace: str) -> Session:
+    """``connection``'s guarded session, using ``keyspace`` once that exists."""
+    session: Session = connection.session()
+    if session.keyspace != keyspace and keyspace in connection.cluster.metadata.keyspaces:
+        session.set_keyspace(keyspace)
+    return session

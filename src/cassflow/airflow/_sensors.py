@@ -97,6 +97,7 @@ class CassflowSensor(BaseSensorOperator):
                 identity=identity_from_context(context),
                 state_dir=self.state_dir,
                 pipeline_file=self.pipeline_file,
+                lease_statements=self.check().reads(),
             )
         return self._hook
 

@@ -105,6 +105,7 @@ class CassflowSensorTrigger(BaseTrigger):
             identity=TaskIdentity(**self.identity) if self.identity else None,
             state_dir=self.state_dir,
             pipeline_file=self.pipeline_file,
+            lease_statements=self.check().reads(),
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
