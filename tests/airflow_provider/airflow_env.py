@@ -15,6 +15,8 @@ import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,21 @@ class DagRunResult:
         assert self.returncode == 0, self.output[-8000:]
         assert self.state == "success", self.output[-8000:]
         return self
+
+
+@contextmanager
+def airflow_connections(env: dict[str, str]) -> Iterator[None]:
+    """Airflow connections from ``AIRFLOW_CONN_*`` variables, for the block (in this process)."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def connection_env(conn_id: str, **fields: Any) -> dict[str, str]:

@@ -6,18 +6,22 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import re
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_env import AirflowHome, DagRunResult, cassflow_connection, connection_env
+from airflow_env import (
+    AirflowHome,
+    DagRunResult,
+    airflow_connections,
+    cassflow_connection,
+    connection_env,
+)
 from cassandra.cluster import Session
 
 from cassflow.copy._cassandra import CassandraSink
@@ -101,21 +105,6 @@ def saved_report(home: AirflowHome, dag_id: str) -> dict[str, Any]:
     (path,) = (home.path / "cassflow" / "reports").glob(f"af.{dag_id}.load.*.json")
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
-
-
-@contextmanager
-def airflow_connections(env: dict[str, str]) -> Iterator[None]:
-    """Airflow connections from ``AIRFLOW_CONN_*`` variables, for the block (in this process)."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 class Pushgateway:

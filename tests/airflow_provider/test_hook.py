@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from airflow_env import AirflowHome, cassflow_connection, connection_env
+from airflow_env import AirflowHome, airflow_connections, cassflow_connection, connection_env
 from cassandra.cluster import Session
 
 from cassflow.access._identity import TaskIdentity
 from cassflow.airflow import CassflowHook, get_provider_info
 from cassflow.airflow._connection import ConnectionFieldError
-
-
-@contextmanager
-def airflow_connections(env: dict[str, str]) -> Iterator[None]:
-    """Airflow connections from ``AIRFLOW_CONN_*`` variables for the block."""
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def test_init_does_no_network_work() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import socket
+import threading
 import time
 from typing import Any
 
@@ -147,13 +148,28 @@ def test_trigger_waits_until_the_row_appears(
     session.execute(f"CREATE TABLE {keyspace}.orders (id uuid PRIMARY KEY, n int)")
     order = "5f0c8e0e-6a43-4c1e-9f51-0d2b7c0a9b11"
     trigger = CassandraRecordTrigger(**COMMON, table="orders", keys={"id": order})
+    # Told when the trigger has looked once (connecting may take a while on a busy machine).
+    looked = threading.Event()
+    check = trigger.check()
+
+    class Look:
+        def reads(self) -> list[str]:
+            return check.reads()
+
+        def __call__(self, hook: Any) -> Any:
+            probe = check(hook)
+            looked.set()
+            return probe
+
+    monkeypatch.setattr(trigger, "check", Look)
 
     async def run() -> dict[str, Any]:
         events = trigger.run()
         waiting = asyncio.ensure_future(anext(events))
-        # The trigger must be polling (not done) before the row exists; then it must fire.
-        done, _ = await asyncio.wait({waiting}, timeout=0.5)
-        assert not done
+        # The trigger must have looked and be waiting (not done) before the row exists; then
+        # it must fire.
+        assert await asyncio.to_thread(looked.wait, 15)
+        assert not waiting.done()
         await asyncio.to_thread(
             session.execute, f"INSERT INTO {keyspace}.orders (id, n) VALUES ({order}, 1)"
         )

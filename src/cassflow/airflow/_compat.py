@@ -7,6 +7,7 @@ this package imports Airflow's names from here, so the rest reads the same on bo
 
 from __future__ import annotations
 
+import importlib.util
 from typing import TYPE_CHECKING
 
 try:
@@ -18,7 +19,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-if TYPE_CHECKING:
+#: Airflow 3 (the Task SDK, ``airflow.sdk``); else Airflow 2.10.
+AIRFLOW_3 = importlib.util.find_spec("airflow.sdk") is not None
+
+if TYPE_CHECKING or AIRFLOW_3:
     from airflow.sdk import (
         DAG,
         Asset,
@@ -37,41 +41,22 @@ if TYPE_CHECKING:
         AirflowNotFoundException,
         AirflowSensorTimeout,
     )
-else:
-    try:  # Airflow 3
-        from airflow.sdk import (
-            DAG,
-            Asset,
-            BaseHook,
-            BaseOperator,
-            BaseSensorOperator,
-            Connection,
-            Context,
-            TaskGroup,
-            Variable,
-        )
-        from airflow.sdk.bases.sensor import PokeReturnValue
-        from airflow.sdk.exceptions import (
-            AirflowException,
-            AirflowFailException,
-            AirflowNotFoundException,
-            AirflowSensorTimeout,
-        )
-    except ImportError:  # Airflow 2.10
-        from airflow.datasets import Dataset as Asset
-        from airflow.exceptions import (
-            AirflowException,
-            AirflowFailException,
-            AirflowNotFoundException,
-            AirflowSensorTimeout,
-        )
-        from airflow.hooks.base import BaseHook
-        from airflow.models import DAG, BaseOperator, Connection, Variable
-        from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
-        from airflow.utils.context import Context
-        from airflow.utils.task_group import TaskGroup
+else:  # Airflow 2.10
+    from airflow.datasets import Dataset as Asset
+    from airflow.exceptions import (
+        AirflowException,
+        AirflowFailException,
+        AirflowNotFoundException,
+        AirflowSensorTimeout,
+    )
+    from airflow.hooks.base import BaseHook
+    from airflow.models import DAG, BaseOperator, Connection, Variable
+    from airflow.sensors.base import BaseSensorOperator, PokeReturnValue
+    from airflow.utils.context import Context
+    from airflow.utils.task_group import TaskGroup
 
 __all__ = [
+    "AIRFLOW_3",
     "DAG",
     "AirflowException",
     "AirflowFailException",

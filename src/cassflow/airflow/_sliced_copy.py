@@ -58,7 +58,7 @@ from cassflow.pipeline._spec import (
     PipelineSpec,
     TableDatasetSpec,
 )
-from cassflow.pipeline._verify import verify_copy
+from cassflow.pipeline._verify import verify_report
 
 log = logging.getLogger(__name__)
 
@@ -382,16 +382,13 @@ class SlicedCopy:
             return
         spec = self._copy
         assert spec is not None
-        factory = DatasetFactory(self.connections, self.base_dir)
-        report.verification = verify_copy(
-            factory,
+        verify_report(
+            DatasetFactory(self.connections, self.base_dir),
             self.spec.datasets[spec.source],
             self.spec.datasets[spec.target],
             report,
             spec.columns,
         )
-        if not report.verification.get("ok", False):
-            report.failure = "verification failed: " + str(report.verification.get("problem"))
 
     def push_metrics(
         self, report: RunReport, tasks: list[dict[str, Any]], gateway: str

@@ -51,7 +51,7 @@ from cassflow.pipeline._spec import (
     WaitSpec,
     parse_duration,
 )
-from cassflow.pipeline._verify import verify_copy
+from cassflow.pipeline._verify import verify_report
 from cassflow.pipeline._waits import wait_for_compaction
 from cassflow.pipeline._workers import WorkerPayload, process_slices, processes_for
 
@@ -370,17 +370,13 @@ class PipelineRunner:
             )
             report = run.execute()
             if spec.verify and report.ok:
-                report.verification = verify_copy(
+                verify_report(
                     factory,
                     self.spec.datasets[spec.source],
                     self.spec.datasets[spec.target],
                     report,
                     spec.columns,
                 )
-                if not report.verification.get("ok", False):
-                    report.failure = "verification failed: " + str(
-                        report.verification.get("problem")
-                    )
             return report
         finally:
             if remote is not None:

@@ -129,3 +129,16 @@ def verify_copy(
             "source, or rows the target held before, make them differ)"
         )
     return result
+
+
+def verify_report(
+    factory: DatasetFactory,
+    source_spec: DatasetSpec,
+    target_spec: DatasetSpec,
+    report: RunReport,
+    columns: Mapping[str, str] | None = None,
+) -> None:
+    """:func:`verify_copy`, its result put into ``report`` (and a mismatch made its failure)."""
+    report.verification = verify_copy(factory, source_spec, target_spec, report, columns)
+    if not report.verification.get("ok", False):
+        report.failure = "verification failed: " + str(report.verification.get("problem"))
