@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from airflow_env import AirflowHome, connection_env
 from cassandra.auth import PlainTextAuthProvider
-from cassandra.cluster import Cluster, Session
+from cassandra.cluster import Session
+
+from clusters import connect
 
 pytestmark = pytest.mark.devserver_only  # a server with authentication of our own
 
@@ -21,9 +23,8 @@ def admin() -> Iterator[tuple[Any, Session]]:
     from cassflow.devserver import DevServer
 
     with DevServer(auth=True) as server:
-        cluster = Cluster(
-            [server.host],
-            port=server.port,
+        cluster = connect(
+            ([server.host], server.port),
             protocol_version=5,
             auth_provider=PlainTextAuthProvider("cassandra", "cassandra"),
         )

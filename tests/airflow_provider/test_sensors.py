@@ -38,6 +38,7 @@ from cassflow.airflow._triggers import CassandraRecordTrigger, CassandraTableTri
 from cassflow.copy._model import CopyError
 from cassflow.devserver import DevServer
 from cassflow.devserver._compaction import CompactionSimulator
+from clusters import connect
 
 SECRET = "pw-sensor-secret-31"
 
@@ -274,7 +275,10 @@ ROWS = {rows}
 def write(table):
     from cassandra.cluster import Cluster
 
-    cluster = Cluster([os.environ["CF_DEV_HOST"]], port=int(os.environ["CF_DEV_PORT"]))
+    cluster = Cluster(
+        [os.environ["CF_DEV_HOST"]], port=int(os.environ["CF_DEV_PORT"]),
+        connect_timeout=10, control_connection_timeout=10,
+    )
     try:
         session = cluster.connect()
         session.execute(
@@ -354,9 +358,7 @@ def compacting_server() -> Iterator[DevServer]:
 def test_sensors_in_airflow_wait_for_compactions_to_drain(
     airflow_home: AirflowHome, dag_folder: Path, compacting_server: DevServer
 ) -> None:
-    from cassandra.cluster import Cluster
-
-    cluster = Cluster([compacting_server.host], port=compacting_server.port)
+    cluster = connect(([compacting_server.host], compacting_server.port))
     try:
         cluster.connect().execute(
             "CREATE KEYSPACE shop WITH replication = "

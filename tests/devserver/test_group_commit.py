@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from cassandra.cluster import Cluster
 from cassandra.concurrent import execute_concurrent_with_args
 
 from cassflow.devserver import DevServer
@@ -32,6 +31,7 @@ from cassflow.protocol import (
     Startup,
     VoidResult,
 )
+from clusters import connect
 
 pytestmark = pytest.mark.devserver_only
 
@@ -70,7 +70,7 @@ def _raw_client(server: DevServer, version: int = 4) -> Iterator[tuple[socket.so
 @pytest.mark.parametrize("version", [4, 5])  # v5: the answers share segments
 def test_a_failing_statement_among_pipelined_ones_leaves_the_others_applied(version: int) -> None:
     with DevServer() as server:
-        cluster = Cluster([server.host], port=server.port, connect_timeout=10)
+        cluster = connect(([server.host], server.port))
         session = cluster.connect()
         session.execute(KEYSPACE_DDL)
         session.execute(TABLE_DDL)
@@ -162,7 +162,7 @@ def _start(data_dir: Path) -> tuple[subprocess.Popen[str], str, int]:
 def test_a_kill_after_the_acknowledgement_loses_no_write(tmp_path: Path) -> None:
     process, host, port = _start(tmp_path)
     try:
-        cluster = Cluster([host], port=port, connect_timeout=10)
+        cluster = connect(([host], port))
         session = cluster.connect()
         session.execute(KEYSPACE_DDL)
         session.execute(TABLE_DDL)
@@ -180,7 +180,7 @@ def test_a_kill_after_the_acknowledgement_loses_no_write(tmp_path: Path) -> None
             process.wait(timeout=10)
     process, host, port = _start(tmp_path)
     try:
-        cluster = Cluster([host], port=port, connect_timeout=10)
+        cluster = connect(([host], port))
         rows = {row.k: row.v for row in cluster.connect().execute("SELECT k, v FROM g.t")}
         assert rows == {k: -k for k in range(600)}
         cluster.shutdown()
@@ -191,7 +191,7 @@ def test_a_kill_after_the_acknowledgement_loses_no_write(tmp_path: Path) -> None
 
 def test_a_failed_group_commit_acknowledges_nothing_and_the_server_goes_on() -> None:
     with DevServer() as server:
-        cluster = Cluster([server.host], port=server.port, connect_timeout=10)
+        cluster = connect(([server.host], server.port))
         session = cluster.connect()
         session.execute(KEYSPACE_DDL)
         session.execute(TABLE_DDL)
