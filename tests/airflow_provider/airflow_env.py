@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 _FINISHED = re.compile(r"DagRun Finished: dag_id=(\S+?), .*?\bstate=(\w+)")
 
@@ -54,6 +56,12 @@ def airflow_connections(env: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def use_connections(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    """Airflow connections from ``AIRFLOW_CONN_*`` variables, for the test (in this process)."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
 
 
 def connection_env(conn_id: str, **fields: Any) -> dict[str, str]:

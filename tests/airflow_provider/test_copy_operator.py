@@ -23,7 +23,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from airflow_env import AirflowHome, cassflow_connection, connection_env
+from airflow_env import AirflowHome, cassflow_connection, connection_env, use_connections
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Session
 from cassandra.murmur3 import murmur3
@@ -367,8 +367,7 @@ def test_on_kill_stops_the_copy_and_the_next_try_resumes(
     for part in range(10):
         rows = "".join(f"{part * 20 + i},v{part * 20 + i}\n" for i in range(20))
         (data / f"part{part}.csv").write_text("id,v\n" + rows, encoding="utf-8")
-    for name, value in cassflow_connection("cf_kill", contact, keyspace).items():
-        monkeypatch.setenv(name, value)
+    use_connections(monkeypatch, cassflow_connection("cf_kill", contact, keyspace))
     state = tmp_path / "state"
     with DAG("cf_kill", schedule=None):
         op = CassandraCopyOperator(
@@ -426,8 +425,7 @@ def test_embedded_dev_server_connections_are_closed_after_each_task(
     from cassflow.airflow._compat import DAG
 
     monkeypatch.setenv("CASSFLOW_STATE_DIR", str(tmp_path / "state"))
-    for name, value in connection_env("cf_emb", conn_type="cassflow", schema="emb").items():
-        monkeypatch.setenv(name, value)
+    use_connections(monkeypatch, connection_env("cf_emb", conn_type="cassflow", schema="emb"))
     (tmp_path / "in.csv").write_text("id,v\n1,one\n2,two\n3,three\n", encoding="utf-8")
     running = _dev_server_threads()
     with DAG("cf_emb", schedule=None):

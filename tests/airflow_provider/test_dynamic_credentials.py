@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from airflow_env import AirflowHome, connection_env
+from airflow_env import AirflowHome, connection_env, use_connections
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import Session
 
@@ -37,11 +37,6 @@ def admin() -> Iterator[tuple[Any, Session]]:
             yield server, session
         finally:
             cluster.shutdown()
-
-
-def _use(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
 
 
 def _dynamic_connection(server: Any) -> dict[str, str]:
@@ -85,7 +80,7 @@ def test_statements_run_as_a_leased_role_dropped_afterwards(
     from cassflow.airflow._compat import DAG
 
     server, session = admin
-    _use(monkeypatch, _dynamic_connection(server))
+    use_connections(monkeypatch, _dynamic_connection(server))
     roles_before = {row.role for row in session.execute("LIST ROLES")}
     with DAG("cf_dyn", schedule=None):
         cql = CqlOperator(
@@ -117,7 +112,7 @@ def test_a_record_sensor_polls_as_a_leased_role_that_may_read_its_table(
     session.execute("CREATE TABLE shop.r (k int PRIMARY KEY, v int)")
     session.execute("INSERT INTO shop.r (k, v) VALUES (5, 50)")
     session.execute("CREATE TABLE shop.other (k int PRIMARY KEY)")
-    _use(monkeypatch, _dynamic_connection(server))
+    use_connections(monkeypatch, _dynamic_connection(server))
     roles_before = {row.role for row in session.execute("LIST ROLES")}
     with DAG("cf_dyn_sensor", schedule=None):
         sensor = CassandraRecordSensor(

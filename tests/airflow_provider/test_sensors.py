@@ -24,7 +24,7 @@ from airflow.sdk.exceptions import (
     AirflowSensorTimeout,
     TaskDeferred,
 )
-from airflow_env import AirflowHome, cassflow_connection, connection_env
+from airflow_env import AirflowHome, cassflow_connection, connection_env, use_connections
 from cassandra.cluster import Session
 
 from cassflow.airflow import (
@@ -59,8 +59,7 @@ def bound(contact: tuple[list[str], int], keyspace: str, monkeypatch: pytest.Mon
         "cf_sensor", conn_type="cassflow", host=",".join(contact[0]), port=contact[1],
         schema=keyspace, login="cassandra", password=SECRET,
     )  # fmt: skip
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    use_connections(monkeypatch, env)
     return keyspace
 
 
@@ -74,8 +73,7 @@ def unreachable(monkeypatch: pytest.MonkeyPatch) -> int:
         "cf_down", conn_type="cassflow", host="127.0.0.1", port=port, schema="ks",
         login="loader", password=SECRET, extra={"request_timeout": 2},
     )  # fmt: skip
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    use_connections(monkeypatch, env)
     return port
 
 

@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from airflow_env import cassflow_connection, connection_env
+from airflow_env import cassflow_connection, connection_env, use_connections
 from cassandra.cluster import Session
 
 from cassflow.airflow._triggers import (
@@ -90,8 +90,7 @@ def test_connection_error_is_an_error_event(
         "cf_trig", conn_type="cassflow", host="127.0.0.1", port=closed_port, schema="ks",
         login="loader", password="pw-trigger-secret-9", extra={"request_timeout": 2},
     )  # fmt: skip
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
+    use_connections(monkeypatch, env)
     started = time.monotonic()
     event = first_event(cls(**COMMON, **own))
     assert event["status"] == "error", event
@@ -107,8 +106,7 @@ def test_triggers_fire_success_once_satisfied(
     keyspace: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for key, value in cassflow_connection("cf_trig", contact, keyspace).items():
-        monkeypatch.setenv(key, value)
+    use_connections(monkeypatch, cassflow_connection("cf_trig", contact, keyspace))
     session.execute(
         f"CREATE TABLE {keyspace}.events (id int, day date, n int, PRIMARY KEY (id, day))"
     )
@@ -143,8 +141,7 @@ def test_trigger_waits_until_the_row_appears(
     keyspace: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for key, value in cassflow_connection("cf_trig", contact, keyspace).items():
-        monkeypatch.setenv(key, value)
+    use_connections(monkeypatch, cassflow_connection("cf_trig", contact, keyspace))
     session.execute(f"CREATE TABLE {keyspace}.orders (id uuid PRIMARY KEY, n int)")
     order = "5f0c8e0e-6a43-4c1e-9f51-0d2b7c0a9b11"
     trigger = CassandraRecordTrigger(**COMMON, table="orders", keys={"id": order})
@@ -185,8 +182,7 @@ def test_trigger_waits_until_the_row_appears(
 def test_deadline_gives_a_timeout_event(
     contact: tuple[list[str], int], keyspace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for key, value in cassflow_connection("cf_trig", contact, keyspace).items():
-        monkeypatch.setenv(key, value)
+    use_connections(monkeypatch, cassflow_connection("cf_trig", contact, keyspace))
     trigger = CassandraTableTrigger(
         **{**COMMON, "deadline": time.time() + 1.0}, table="never_created"
     )
@@ -202,8 +198,7 @@ def test_bad_arguments_are_non_retryable_error_events(
     keyspace: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for key, value in cassflow_connection("cf_trig", contact, keyspace).items():
-        monkeypatch.setenv(key, value)
+    use_connections(monkeypatch, cassflow_connection("cf_trig", contact, keyspace))
     session.execute(
         f"CREATE TABLE {keyspace}.events (id int, day date, n int, PRIMARY KEY (id, day))"
     )

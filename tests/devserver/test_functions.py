@@ -14,6 +14,8 @@ from cassandra import InvalidRequest
 from cassandra.cluster import Session
 from cassandra.util import Date
 
+from columns import column_types
+
 
 @pytest.fixture
 def typed(session: Session, keyspace: str) -> str:
@@ -298,7 +300,7 @@ def test_blob_parameters_read_any_value(session: Session, keyspace: str) -> None
     row = session.execute(f"SELECT blobAsInt(v), blobAsText(a) FROM {keyspace}.anyb WHERE k = 1")
     assert list(row.one()) == [5, "x"]
     result = session.execute(f"SELECT min(fl), max(fl) FROM {keyspace}.anyb")
-    assert [t.cql_parameterized_type() for t in result.column_types] == ["blob", "blob"]
+    assert column_types(result) == ["blob", "blob"]
     low, high = result.one()
     assert low == bytes.fromhex("000000010000000400000001")
     assert high == bytes.fromhex("0000000200000004000000020000000400000003")

@@ -12,6 +12,8 @@ from cassandra import FunctionFailure, InvalidRequest
 from cassandra.cluster import Session
 from cassandra.util import Date, Duration
 
+from columns import column_types
+
 
 @pytest.fixture
 def nums(session: Session, keyspace: str) -> str:
@@ -25,10 +27,6 @@ def nums(session: Session, keyspace: str) -> str:
         "2.5, 10.5, 100, '2024-01-31 00:00:00+0000', '2024-01-31', 'x')"
     )
     return table
-
-
-def _types(result: object) -> list[str]:
-    return [t.cql_parameterized_type() for t in result.column_types]  # type: ignore[attr-defined]
 
 
 def test_numeric_operations_types_and_names(session: Session, nums: str) -> None:
@@ -50,7 +48,7 @@ def test_numeric_operations_types_and_names(session: Session, nums: str) -> None
         "v - 7",
         "d * 2",
     ]
-    assert _types(result) == [
+    assert column_types(result) == [
         "int",
         "int",
         "bigint",
@@ -81,7 +79,7 @@ def test_literal_types_follow_cassandras_preferred_types(session: Session, nums:
         f"SELECT v + 1.5, v + 3000000000, 1 + 1, (bigint)1 + 1, v + 99999999999999999999 "
         f"FROM {nums} WHERE k = 1"
     )
-    assert _types(result) == ["double", "bigint", "int", "bigint", "varint"]
+    assert column_types(result) == ["double", "bigint", "int", "bigint", "varint"]
     assert list(result.one()) == [6.5, 3000000005, 2, 2, 100000000000000000004]
     assert result.column_names[2:4] == ["1 + 1", "(bigint)1 + 1"]
 
@@ -123,7 +121,7 @@ def test_temporal_arithmetic(session: Session, nums: str) -> None:
     result = session.execute(
         f"SELECT ts - 1d, ts + 1mo, dt + 1mo, dt - 1y2mo3d, ts + 1h30m FROM {nums} WHERE k = 1"
     )
-    assert _types(result) == ["timestamp", "timestamp", "date", "date", "timestamp"]
+    assert column_types(result) == ["timestamp", "timestamp", "date", "date", "timestamp"]
     row = result.one()
     assert row[0] == datetime.datetime(2024, 1, 30)
     assert row[1] == datetime.datetime(2024, 2, 29)  # the day is clamped to the month's end

@@ -7,6 +7,8 @@ import pytest
 from cassandra import InvalidRequest
 from cassandra.cluster import Session
 
+from columns import column_types
+
 
 @pytest.fixture
 def row(session: Session, keyspace: str) -> str:
@@ -14,10 +16,6 @@ def row(session: Session, keyspace: str) -> str:
     session.execute(f"CREATE TABLE {table} (p int PRIMARY KEY, v int, t text)")
     session.execute(f"INSERT INTO {table} (p, v, t) VALUES (1, 5, 'x')")
     return table
-
-
-def _types(result: object) -> list[str]:
-    return [t.cql_parameterized_type() for t in result.column_types]  # type: ignore[attr-defined]
 
 
 def test_typed_constants(session: Session, row: str) -> None:
@@ -39,7 +37,7 @@ def test_typed_constants(session: Session, row: str) -> None:
 def test_collections_of_selectors(session: Session, row: str) -> None:
     result = session.execute(f"SELECT [v, 1], {{v, 1, 5}}, (v, t), {{t: v, 'a': 2}} FROM {row}")
     assert result.column_names == ["[v, 1]", "{v, 1, 5}", "(v, t)", "{t: v, 'a': 2}"]
-    assert _types(result) == [
+    assert column_types(result) == [
         "list<int>",
         "set<int>",
         "frozen<tuple<int, varchar>>",

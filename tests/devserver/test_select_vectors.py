@@ -9,6 +9,8 @@ import pytest
 from cassandra import InvalidRequest
 from cassandra.cluster import Session
 
+from columns import column_types
+
 FUNCTIONS = ["similarity_cosine", "similarity_euclidean", "similarity_dot_product"]
 
 
@@ -41,7 +43,7 @@ def test_similarity_values_names_and_type(session: Session, vectors: str) -> Non
         "system.similarity_dot_product([1, 2], value)",
         "system.similarity_cosine(value, [-1, -2])",
     ]
-    assert [t.cql_parameterized_type() for t in result.column_types] == ["float"] * 4
+    assert column_types(result) == ["float"] * 4
     row = result.one()
     assert row[0] == pytest.approx(1.0)
     assert row[1] == pytest.approx(1 / 9)  # 1 / (1 + squared distance 8)
