@@ -96,6 +96,16 @@ class Datasets:
         return name
 
 
+def with_default_connection(
+    value: str | Mapping[str, Any], conn_id: str
+) -> str | Mapping[str, Any]:
+    """A table dataset dict that names no ``connection`` (and is no SQL ``url``) uses
+    ``conn_id``; anything else is returned as it is."""
+    if isinstance(value, str) or "table" not in value or "url" in value or "connection" in value:
+        return value
+    return {**value, "connection": conn_id}
+
+
 def copy_pipeline(
     name: str,
     activity: str,

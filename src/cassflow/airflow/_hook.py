@@ -22,7 +22,7 @@ from cassandra.cluster import Session
 from cassflow.access._identity import TaskIdentity, current_identity
 from cassflow.airflow._compat import BaseHook
 from cassflow.airflow._connection import ConnectionFieldError, connection_spec
-from cassflow.airflow._datasets import pipeline_name
+from cassflow.airflow._datasets import SpecReader, pipeline_name
 from cassflow.airflow._provider import CONN_FIELDS, CONN_TYPE, UI_FIELD_BEHAVIOUR
 from cassflow.airflow._task_leases import lease_connections
 from cassflow.copy._connect import CassandraConnection
@@ -219,3 +219,13 @@ def bound_session(connection: CassandraConnection, keyspace: str) -> Session:
     if session.keyspace != keyspace and keyspace in connection.cluster.metadata.keyspaces:
         session.set_keyspace(keyspace)
     return session
+
+
+def spec_reader(state_dir: str | os.PathLike[str] | None) -> SpecReader:
+    """Reads an Airflow connection as a connection spec, as :class:`CassflowHook` does
+    (through Airflow's secrets backends), bound to a keyspace when one is given."""
+
+    def read(conn_id: str, keyspace: str | None) -> ConnectionSpec:
+        return CassflowHook(conn_id, keyspace=keyspace, state_dir=state_dir).connection_spec()
+
+    return read

@@ -26,15 +26,14 @@ from cassflow.airflow._compat import (
 from cassflow.airflow._copy_run import KillSwitch, failure_message, rendered_options
 from cassflow.airflow._copy_settings import asset_uris, copy_settings, templated
 from cassflow.airflow._cql_script import run_script
-from cassflow.airflow._datasets import Datasets, SpecReader, copy_pipeline
-from cassflow.airflow._hook import CassflowHook, default_state_dir
+from cassflow.airflow._datasets import Datasets, copy_pipeline, with_default_connection
+from cassflow.airflow._hook import CassflowHook, default_state_dir, spec_reader
 from cassflow.airflow._identity import context_run_id, identity_from_context
 from cassflow.copy._report import redact
 from cassflow.errors import CassflowError
 from cassflow.pipeline._run import PipelineRunner
 from cassflow.pipeline._spec import (
     CheckpointsSpec,
-    ConnectionSpec,
     PipelineSpec,
     TableDatasetSpec,
 )
@@ -134,9 +133,9 @@ class CassandraCopyOperator(BaseOperator):
         base_dir = str(dag.folder) if dag is not None else None
         try:
             inlet, outlet = asset_uris(
-                self._with_default_connection(self.source),
-                self._with_default_connection(self.target),
-                read_spec=self._spec_reader(),
+                with_default_connection(self.source, self.cassflow_conn_id),
+                with_default_connection(self.target, self.cassflow_conn_id),
+                read_spec=spec_reader(self.state_dir or None),
                 base_dir=base_dir,
             )
         except Exception as exc:
@@ -148,24 +147,6 @@ class CassandraCopyOperator(BaseOperator):
             ) from None
         self.inlets = [*self.inlets, Asset(inlet)]
         self.outlets = [*self.outlets, Asset(outlet)]
-
-    def _with_default_connection(self, value: str | Mapping[str, Any]) -> str | dict[str, Any]:
-        """A table dataset dict without ``connection`` uses ``cassflow_conn_id``."""
-        if isinstance(value, str):
-            return value
-        data = dict(value)
-        if "table" in data and "url" not in data and "connection" not in data:
-            data["connection"] = self.cassflow_conn_id
-        return data
-
-    def _spec_reader(self) -> SpecReader:
-        """Reads an Airflow connection as the hook does (through the secrets backends)."""
-        state_dir = self.state_dir if self.state_dir else default_state_dir()
-
-        def read(conn_id: str, keyspace: str | None) -> ConnectionSpec:
-            return CassflowHook(conn_id, keyspace=keyspace, state_dir=state_dir).connection_spec()
-
-        return read
 
     # --- run time ------------------------------------------------------------------------
 
@@ -209,9 +190,13 @@ class CassandraCopyOperator(BaseOperator):
             verify=self.verify,
             copy_options=rendered_options(self.copy_options),
         )
-        datasets = Datasets(read_spec=self._spec_reader())
-        source = datasets.dataset(self._with_default_connection(self.source), "source")
-        target = datasets.dataset(self._with_default_connection(self.target), "target")
+        datasets = Datasets(read_spec=spec_reader(self.state_dir or None))
+        source = datasets.dataset(
+            with_default_connection(self.source, self.cassflow_conn_id), "source"
+        )
+        target = datasets.dataset(
+            with_default_connection(self.target, self.cassflow_conn_id), "target"
+        )
         checkpoints = None
         if self.checkpoints_conn_id is not None:
             # Read as a table dataset's connection is, so that it joins the pipeline's

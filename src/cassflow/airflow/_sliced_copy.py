@@ -39,8 +39,13 @@ from typing import Any
 from cassflow.access._identity import TaskIdentity
 from cassflow.airflow._assets import dataset_uri
 from cassflow.airflow._copy_settings import copy_settings as shared_copy_settings
-from cassflow.airflow._datasets import Datasets, copy_pipeline, pipeline_name
-from cassflow.airflow._hook import CassflowHook, default_state_dir
+from cassflow.airflow._datasets import (
+    Datasets,
+    copy_pipeline,
+    pipeline_name,
+    with_default_connection,
+)
+from cassflow.airflow._hook import default_state_dir, spec_reader
 from cassflow.airflow._identity import checkpoint_run_id
 from cassflow.copy._checkpoint import CheckpointError, SliceState, finished, generations
 from cassflow.copy._checkpoint_cassandra import CassandraCheckpointStore
@@ -54,7 +59,6 @@ from cassflow.pipeline._dynamic import ActivityConnections, uses_dynamic_credent
 from cassflow.pipeline._run import copy_options, throttle_for
 from cassflow.pipeline._spec import (
     CheckpointsSpec,
-    ConnectionSpec,
     PipelineSpec,
     TableDatasetSpec,
 )
@@ -185,13 +189,9 @@ class SlicedCopy:
 
     # --- building ------------------------------------------------------------------------
 
-    def _read_spec(self, conn_id: str, keyspace: str | None) -> ConnectionSpec:
-        hook = CassflowHook(conn_id, keyspace=keyspace, state_dir=self.state_dir)
-        return hook.connection_spec()
-
     def _pipeline(self, dag_id: str) -> PipelineSpec:
         settings = self.settings
-        datasets = Datasets(self._read_spec)
+        datasets = Datasets(spec_reader(self.state_dir))
         source = datasets.dataset(self._defaulted(settings.source), "source")
         target = datasets.dataset(self._defaulted(settings.target), "target")
         # The store's connection, named as the datasets' connections are named.
@@ -218,15 +218,12 @@ class SlicedCopy:
         )
 
     def _defaulted(self, value: str | Mapping[str, Any]) -> str | Mapping[str, Any]:
-        """A table dataset that names no connection uses ``cassflow_conn_id``."""
+        """A table dataset that names no connection (``cassandra:///t`` too) uses
+        ``cassflow_conn_id``."""
         conn_id = self.settings.cassflow_conn_id
-        if isinstance(value, str):
-            if value.lower().startswith("cassandra:///"):
-                return f"cassandra://{conn_id}/{value[len('cassandra:///') :]}"
-            return value
-        if "table" in value and "connection" not in value and "url" not in value:
-            return {**value, "connection": conn_id}
-        return value
+        if isinstance(value, str) and value.lower().startswith("cassandra:///"):
+            return f"cassandra://{conn_id}/{value[len('cassandra:///') :]}"
+        return with_default_connection(value, conn_id)
 
     @property
     def quarantine(self) -> Quarantine:
